@@ -1,0 +1,336 @@
+"""Offline generator of the demo / planted-structure datasets, in the raw Criteo TSV layout.
+
+Every label is drawn from a logistic model whose pairwise structure is known:
+
+* ``memorize`` pairs: a random effect per value combination, double-centred so it is a pure
+  interaction (no main-effect part a naive model could pick up), over fields of moderate
+  cardinality so that every combination is seen often enough to be learnt;
+* ``factorize`` pairs: a low-rank effect ``sum_k u_k[a] v_k[b]`` over high-cardinality fields,
+  where most combinations are too rare to memorise but each value is frequent;
+* everything else is ``naive`` (irrelevant as a pair); main effects on informative fields and on
+  some filler fields and integer fields; an unobserved per-row logit noise; an intercept
+  calibrated to a target click rate.
+
+The structure is rebuilt from (seed, structure kwargs) alone, so ``truth.json`` stays small and
+``oracle_logit`` can recompute the Bayes logit of any generated row.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from optinter.io import atomic_path, write_json
+
+N_INT, N_CAT = 13, 26
+INT_FIELDS = [f"I{i}" for i in range(1, N_INT + 1)]
+CAT_FIELDS = [f"C{i}" for i in range(1, N_CAT + 1)]
+METHODS = ("memorize", "factorize", "naive")
+
+# Rows are drawn in full fixed-size chunks, each from its own seed stream (the last one is cut),
+# so a file of n rows is a prefix of a file of m > n rows (nested data sizes in the planted
+# benchmark) and memory stays bounded for benchmark-sized files.
+CHUNK_ROWS = 20_000
+_CALIBRATION_ROWS = 200_000
+_STREAM_STRUCTURE, _STREAM_CALIBRATION, _STREAM_ROWS = 0, 1, 2
+
+DEFAULTS: dict[str, Any] = {
+    "memorize_pairs": 3,            # number of planted memorize pairs
+    "factorize_pairs": 2,           # number of planted factorize (low-rank) pairs
+    "memorize_cardinality": 20,     # values per memorize field (400 combos, all frequent)
+    "factorize_cardinality": 200,   # values per factorize field (40k combos: too rare to memorise)
+    "factorize_rank": 2,
+    "memorize_scale": 1.2,          # sd of the per-combination logit effect
+    "factorize_scale": 1.2,         # sd of the low-rank logit effect
+    "main_scale": 0.4,              # sd of per-value main effects on informative fields
+    "int_scale": 0.5,               # logit effect of a relevant integer field across its range
+    "noise": 0.3,                   # sd of an unobserved per-row logit term
+    "ctr": 0.25,                    # target click rate (class balance)
+    "filler_cardinalities": [1, 2, 2, 3, 3, 4, 4, 5, 6, 8, 8, 10, 12, 16, 24, 40],
+    "filler_missing": 0.2,          # share of filler fields with ~30% empty values
+    "filler_main_share": 0.5,       # share of filler fields with a main effect
+    "filler_zipf": 1.0,             # value frequencies of filler fields ∝ rank^-zipf
+    "memorize": None,               # optional explicit [[a, b], ...]; else placed at random
+    "factorize": None,
+}
+
+
+@dataclass
+class Structure:
+    """The planted model: per-field value codes, probabilities and effects, per-pair effects."""
+
+    seed: int
+    params: dict[str, Any]
+    hexes: dict[str, np.ndarray] = field(default_factory=dict)       # value index -> raw string
+    probs: dict[str, np.ndarray] = field(default_factory=dict)
+    main: dict[str, np.ndarray] = field(default_factory=dict)        # value index -> logit
+    int_lambda: np.ndarray | None = None
+    int_missing: np.ndarray | None = None
+    int_coef: np.ndarray | None = None
+    memorize: list[tuple[str, str, np.ndarray]] = field(default_factory=list)
+    factorize: list[tuple[str, str, np.ndarray, np.ndarray]] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)
+    intercept: float = 0.0
+
+    def truth_pairs(self) -> dict[str, str]:
+        out = {_pair_name(a, b): "memorize" for a, b, _ in self.memorize}
+        out.update({_pair_name(a, b): "factorize" for a, b, _, _ in self.factorize})
+        return dict(sorted(out.items(), key=lambda kv: _pair_order(kv[0])))
+
+
+def _pair_name(a: str, b: str) -> str:
+    a, b = sorted((a, b), key=CAT_FIELDS.index)
+    return f"{a}_x_{b}"
+
+
+def _pair_order(name: str) -> tuple[int, int]:
+    a, b = name.split("_x_")
+    return CAT_FIELDS.index(a), CAT_FIELDS.index(b)
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _resolve(structure: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(structure) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"demo.generate: unknown structure keys {sorted(unknown)}; "
+                         f"expected some of {sorted(DEFAULTS)}")
+    params = {**DEFAULTS, **structure}
+    if not 0.0 < float(params["ctr"]) < 1.0:
+        raise ValueError(f"demo.generate: ctr must be in (0, 1), got {params['ctr']}")
+    if params["memorize_cardinality"] < 2 or params["factorize_cardinality"] < 2:
+        raise ValueError("demo.generate: planted field cardinalities must be >= 2")
+    if params["factorize_rank"] < 1:
+        raise ValueError("demo.generate: factorize_rank must be >= 1")
+    return params
+
+
+def _place(params: dict[str, Any], rng: np.random.Generator) -> tuple[list, list]:
+    """Choose disjoint fields for the planted pairs (explicit lists win over random placement)."""
+    mem, fac = params["memorize"], params["factorize"]
+    explicit = [f for pairs in (mem or [], fac or []) for p in pairs for f in p]
+    bad = [f for f in explicit if f not in CAT_FIELDS]
+    if bad:
+        raise ValueError(f"demo.generate: planted pairs name unknown fields {bad}; expected C1..C26")
+    if len(set(explicit)) != len(explicit):
+        raise ValueError("demo.generate: planted pairs must use disjoint fields")
+    free = [f for f in CAT_FIELDS if f not in explicit]
+    need = 2 * ((0 if mem is not None else params["memorize_pairs"])
+                + (0 if fac is not None else params["factorize_pairs"]))
+    if need > len(free):
+        raise ValueError(f"demo.generate: {need} planted fields requested, only {len(free)} free")
+    drawn = [free[i] for i in rng.permutation(len(free))[:need]]
+    if mem is None:
+        mem, drawn = [drawn[2 * i:2 * i + 2] for i in range(params["memorize_pairs"])], \
+            drawn[2 * params["memorize_pairs"]:]
+    if fac is None:
+        fac = [drawn[2 * i:2 * i + 2] for i in range(params["factorize_pairs"])]
+    return [tuple(p) for p in mem], [tuple(p) for p in fac]
+
+
+def _codes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n distinct 8-hex-digit value strings (the Criteo hashed-categorical look)."""
+    vals: list[int] = []
+    seen: set[int] = set()
+    while len(vals) < n:
+        for v in rng.integers(0, 2**32, size=2 * n, dtype=np.uint64).tolist():
+            if v not in seen and len(vals) < n:
+                seen.add(v)
+                vals.append(v)
+    return np.array([f"{v:08x}" for v in vals], dtype=object)
+
+
+def build_structure(seed: int, **structure: Any) -> Structure:
+    """Rebuild the planted model deterministically from the seed and structure kwargs."""
+    params = _resolve(structure)
+    rng = _rng(seed, _STREAM_STRUCTURE)
+    s = Structure(seed=seed, params=params)
+    mem_pairs, fac_pairs = _place(params, rng)
+    planted = {f: "memorize" for p in mem_pairs for f in p}
+    planted.update({f: "factorize" for p in fac_pairs for f in p})
+    fillers = [f for f in CAT_FIELDS if f not in planted]
+    cards = list(params["filler_cardinalities"]) or [1]
+    n_missing = round(params["filler_missing"] * len(fillers))
+    n_main = round(params["filler_main_share"] * len(fillers))
+    missing = set(rng.permutation(fillers)[:n_missing].tolist()) if fillers else set()
+    with_main = set(rng.permutation(fillers)[:n_main].tolist()) if fillers else set()
+    for i, f in enumerate(CAT_FIELDS):
+        if f in planted:
+            card = params[f"{planted[f]}_cardinality"]
+            probs = np.full(card, 1.0 / card)  # uniform: every planted value is frequent
+            s.roles[f] = planted[f]
+            hexes = _codes(rng, card)
+            main = rng.normal(0.0, params["main_scale"], card)
+        else:
+            card = int(cards[fillers.index(f) % len(cards)])
+            w = np.arange(1, card + 1, dtype=float) ** -float(params["filler_zipf"])
+            probs = w / w.sum()
+            s.roles[f] = "filler"
+            hexes = _codes(rng, card)
+            main = rng.normal(0.0, params["main_scale"], card) if f in with_main else np.zeros(card)
+            if f in missing:
+                # empty string is an ordinary (frequent) value, as in raw Criteo
+                hexes = np.concatenate([np.array([""], dtype=object), hexes])
+                probs = np.concatenate([[0.3], 0.7 * probs])
+                main = np.concatenate([[rng.normal(0.0, params["main_scale"]) if f in with_main
+                                        else 0.0], main])
+        s.hexes[f], s.probs[f], s.main[f] = hexes, probs, main - probs @ main
+    s.int_lambda = rng.uniform(0.5, 12.0, N_INT)
+    s.int_missing = np.where(rng.random(N_INT) < 0.4, rng.uniform(0.05, 0.5, N_INT), 0.0)
+    s.int_coef = np.where(rng.random(N_INT) < 0.5, rng.choice([-1.0, 1.0], N_INT), 0.0)
+    s.int_coef *= params["int_scale"]
+    for a, b in mem_pairs:
+        ka, kb = len(s.hexes[a]), len(s.hexes[b])
+        t = rng.normal(0.0, 1.0, (ka, kb))
+        t = t - t.mean(0, keepdims=True) - t.mean(1, keepdims=True) + t.mean()
+        s.memorize.append((a, b, t * params["memorize_scale"] / max(t.std(), 1e-12)))
+    for a, b in fac_pairs:
+        r = params["factorize_rank"]
+        u = rng.normal(0.0, 1.0, (len(s.hexes[a]), r))
+        v = rng.normal(0.0, 1.0, (len(s.hexes[b]), r))
+        u, v = u - u.mean(0), v - v.mean(0)  # no main-effect part: a pure interaction
+        scale = math.sqrt(params["factorize_scale"] / max(float((u @ v.T).std()), 1e-12))
+        s.factorize.append((a, b, u * scale, v * scale))
+    s.intercept = _calibrate(s)
+    return s
+
+
+def _draw(s: Structure, rng: np.random.Generator, n: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Draw n rows: value indices per categorical field, integer values (NaN = missing), logit."""
+    cat = {f: rng.choice(len(s.probs[f]), size=n, p=s.probs[f]) for f in CAT_FIELDS}
+    ints = rng.poisson(s.int_lambda, size=(n, N_INT)).astype(float)
+    ints[:, 1] -= (rng.random(n) < 0.02) * (ints[:, 1] + rng.integers(1, 3, n))  # rare negatives
+    ints[rng.random((n, N_INT)) < s.int_missing] = np.nan
+    noise = rng.normal(0.0, s.params["noise"], n)
+    return cat, ints, noise
+
+
+def _logit(s: Structure, cat: dict[str, np.ndarray], ints: np.ndarray) -> np.ndarray:
+    """The structural (Bayes) logit, without the unobserved noise and without the intercept."""
+    z = np.zeros(len(ints))
+    for f in CAT_FIELDS:
+        z += s.main[f][cat[f]]
+    scaled = np.clip(ints, 0.0, None) / (2.0 * s.int_lambda)
+    z += np.nan_to_num(np.clip(scaled, 0.0, 1.0) - 0.5, nan=0.0) @ s.int_coef
+    for a, b, t in s.memorize:
+        z += t[cat[a], cat[b]]
+    for a, b, u, v in s.factorize:
+        z += np.einsum("nk,nk->n", u[cat[a]], v[cat[b]])
+    return z
+
+
+def _calibrate(s: Structure) -> float:
+    """Intercept whose expected click rate equals params['ctr'] (bisection on a fixed sample)."""
+    cat, ints, noise = _draw(s, _rng(s.seed, _STREAM_CALIBRATION), _CALIBRATION_ROWS)
+    z = _logit(s, cat, ints) + noise
+    lo, hi = -30.0, 30.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if np.mean(1.0 / (1.0 + np.exp(-(z + mid)))) < s.params["ctr"]:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _chunk_table(s: Structure, cat, ints, label) -> pa.Table:
+    cols: dict[str, pa.Array] = {"label": pa.array(label.astype(np.int8))}
+    for j, f in enumerate(INT_FIELDS):
+        col = ints[:, j]
+        cols[f] = pa.array(np.nan_to_num(col).astype(np.int64), mask=np.isnan(col))
+    for f in CAT_FIELDS:
+        cols[f] = pa.array(s.hexes[f][cat[f]], type=pa.string())
+    return pa.table(cols)
+
+
+def generate(out_raw: str | Path, out_truth: str | Path, rows: int, seed: int,
+             **structure: Any) -> dict:
+    """Write a planted dataset as raw Criteo TSV (``.gz`` if the name says so) and its truth.json.
+
+    Returns the truth dict. ``structure`` overrides keys of ``DEFAULTS``.
+    """
+    if int(rows) < 1:
+        raise ValueError(f"demo.generate: rows must be >= 1, got {rows}")
+    s = build_structure(int(seed), **structure)
+    s.params = json.loads(json.dumps(s.params))  # as truth.json will hold it (tuples -> lists)
+    opts = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+    schema = _chunk_table(s, {f: np.zeros(0, int) for f in CAT_FIELDS},
+                          np.zeros((0, N_INT)), np.zeros(0)).schema
+    logits, labels = [], []
+    with atomic_path(out_raw) as tmp:
+        opener = gzip.open if str(out_raw).endswith(".gz") else open
+        with opener(tmp, "wb") as fh, pacsv.CSVWriter(fh, schema, write_options=opts) as w:
+            for k, start in enumerate(range(0, int(rows), CHUNK_ROWS)):
+                n = min(CHUNK_ROWS, int(rows) - start)
+                rng = _rng(int(seed), _STREAM_ROWS, k)
+                cat, ints, noise = _draw(s, rng, CHUNK_ROWS)
+                z = _logit(s, cat, ints) + s.intercept
+                label = rng.random(CHUNK_ROWS) < 1.0 / (1.0 + np.exp(-(z + noise)))
+                cat, ints, z, label = {f: c[:n] for f, c in cat.items()}, ints[:n], z[:n], label[:n]
+                w.write_table(_chunk_table(s, cat, ints, label))
+                logits.append(z)
+                labels.append(label)
+    z, y = np.concatenate(logits), np.concatenate(labels)
+    truth = {
+        "pairs": s.truth_pairs(),
+        "methods": list(METHODS),
+        "seed": int(seed),
+        "rows": int(rows),
+        "structure": s.params,
+        "fields": {f: {"role": s.roles[f], "cardinality": len(s.hexes[f]),
+                       "main_effect": bool(np.any(s.main[f] != 0))} for f in CAT_FIELDS},
+        "int_effects": {f: float(c) for f, c in zip(INT_FIELDS, s.int_coef)},
+        "intercept": float(s.intercept),
+        "ctr": float(y.mean()),
+        "bayes_auc": auc(y, z),
+    }
+    write_json(out_truth, truth)
+    return truth
+
+
+def auc(label: np.ndarray, score: np.ndarray) -> float | None:
+    """Exact ROC AUC with ties (Mann-Whitney); None when only one class is present."""
+    label = np.asarray(label).astype(bool)
+    pos, n = int(label.sum()), len(label)
+    if pos == 0 or pos == n:
+        return None
+    _, inverse, counts = np.unique(np.asarray(score), return_inverse=True, return_counts=True)
+    mid_rank = np.cumsum(counts) - (counts - 1) / 2.0  # average 1-based rank of each tie group
+    ranks = mid_rank[inverse]
+    return float((ranks[label].sum() - pos * (pos + 1) / 2) / (pos * (n - pos)))
+
+
+def structure_from_truth(truth: dict) -> Structure:
+    """Rebuild the planted model recorded in a truth.json dict."""
+    s = build_structure(truth["seed"], **truth["structure"])
+    if s.truth_pairs() != truth["pairs"]:
+        raise ValueError("truth.json does not match the structure rebuilt from its seed")
+    return s
+
+
+def oracle_logit(raw_rows: Sequence[Sequence[str]] | "np.ndarray", truth: dict) -> np.ndarray:
+    """Bayes logit (structural part plus intercept) of raw Criteo rows given as 40 string columns.
+
+    ``raw_rows`` is e.g. ``pandas.read_csv(path, sep='\\t', header=None, dtype=str,
+    keep_default_na=False).to_numpy()``; a value the generator never produces raises KeyError.
+    """
+    s = structure_from_truth(truth)
+    arr = np.asarray(raw_rows, dtype=object)
+    if arr.ndim != 2 or arr.shape[1] != 1 + N_INT + N_CAT:
+        raise ValueError(f"oracle_logit: expected rows of 40 columns, got shape {arr.shape}")
+    ints = np.array([[float(v) if v != "" else np.nan for v in r] for r in arr[:, 1:1 + N_INT]])
+    cat = {}
+    for j, f in enumerate(CAT_FIELDS):
+        index = {h: i for i, h in enumerate(s.hexes[f])}
+        cat[f] = np.array([index[v] for v in arr[:, 1 + N_INT + j]], dtype=np.int64)
+    return _logit(s, cat, ints.reshape(len(arr), N_INT)) + s.intercept
