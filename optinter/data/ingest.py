@@ -1,0 +1,78 @@
+"""Stage `ingest`: one raw source -> data/interim/{ds}/raw.parquet.
+
+raw.parquet holds `row_id` (0-based data line in the source: header lines are not counted; for
+a directory of iPinYou logs, the position in the name-sorted imp.* files), `label` (int8), then
+the format's fields in raw order: BIGINT for continuous (Criteo I1-I13, NULL when empty) and
+VARCHAR for categorical (never NULL; an empty field is the value ''). Its Parquet footer key
+`optinter` holds the format and the source's path and sha256 as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping
+
+import duckdb
+import pyarrow.parquet as pq
+
+from optinter.data import readers, sql
+from optinter.io import atomic_path
+
+META_KEY = b"optinter"
+
+
+def ingest(fmt: str, source: str | os.PathLike, out_parquet: str | os.PathLike,
+           duckdb_cfg: Mapping[str, Any] | None = None) -> dict:
+    """Validate and convert `source` (file, .gz, or a directory of iPinYou logs); return its meta.
+
+    Raises `readers.DataError` naming the file and the first bad line; nothing is left at
+    `out_parquet` on failure.
+    """
+    src = readers.resolve(fmt, source)
+    meta = {"format": fmt, "source": src.describe()}
+    con = sql.connect(duckdb_cfg)
+    try:
+        with atomic_path(out_parquet, suffix=".parquet") as tmp:
+            try:
+                sql.execute(con, f"ingest_{src.layout}", **src.params(), out=str(tmp),
+                            meta=json.dumps(meta, sort_keys=True))
+            except duckdb.Error as err:
+                raise readers.explain_failure(con, src, err) from err
+            rows = pq.ParquetFile(tmp).metadata.num_rows
+            if rows == 0:
+                raise readers.DataError(f"{src.describe()['path']}: no data lines "
+                                        f"(expected at least one {fmt} row)")
+    finally:
+        con.close()
+    return {**meta, "rows": rows}
+
+
+def raw_meta(raw_parquet: str | os.PathLike) -> dict:
+    """The footer meta written by `ingest`, plus `fields`: [(name, 'continuous'|'categorical')]."""
+    pf = pq.ParquetFile(raw_parquet)
+    kv = pf.schema_arrow.metadata or {}
+    if META_KEY not in kv:
+        raise ValueError(f"{raw_parquet}: not written by optinter.data.ingest (no footer meta)")
+    meta = json.loads(kv[META_KEY])
+    fields = []
+    for f in pf.schema_arrow:
+        if f.name in ("row_id", "label"):
+            continue
+        kind = "categorical" if str(f.type) in ("string", "large_string") else "continuous"
+        fields.append((f.name, kind))
+    meta["fields"] = fields
+    meta["rows"] = pf.metadata.num_rows
+    return meta
+
+
+def row_group_offsets(raw_parquet: str | os.PathLike) -> list[tuple[int, int]]:
+    """(first row, row count) of each row group, in file order."""
+    md = pq.ParquetFile(raw_parquet).metadata
+    out, start = [], 0
+    for i in range(md.num_row_groups):
+        n = md.row_group(i).num_rows
+        out.append((start, n))
+        start += n
+    return out
+

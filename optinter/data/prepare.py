@@ -1,0 +1,28 @@
+"""ingest + vocab + encode in one call (tests, benchmarks, notebooks)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from optinter.data.encode import encode
+from optinter.data.ingest import ingest
+from optinter.data.vocab import build_vocab
+
+
+def prepare(fmt: str, source: str | os.PathLike, out_dir: str | os.PathLike, min_count: int,
+            cross_min_count: int, split: Mapping[str, Any], log_bucket: bool = False,
+            duckdb_cfg: Mapping[str, Any] | None = None,
+            work_dir: str | os.PathLike | None = None) -> dict:
+    """Raw source -> `out_dir` with {train,valid,test}.parquet and feature_map.json.
+
+    Intermediates (raw.parquet, vocab/) go to `work_dir` (default: `out_dir`/../.{name}-work)
+    and are kept, as the workflow keeps data/interim. Returns the feature map.
+    """
+    out_dir = Path(out_dir)
+    work = Path(work_dir) if work_dir is not None else out_dir.parent / f".{out_dir.name}-work"
+    raw = work / "raw.parquet"
+    ingest(fmt, source, raw, duckdb_cfg)
+    build_vocab(raw, work / "vocab", split, min_count, cross_min_count, log_bucket, duckdb_cfg)
+    return encode(raw, work / "vocab", out_dir, duckdb_cfg)

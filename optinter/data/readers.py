@@ -1,0 +1,174 @@
+"""Raw Criteo / Avazu / iPinYou sources: locate the files, sniff their layout, explain bad input.
+
+The parsing itself is SQL (sql/ingest_*.sql); this module decides which SQL runs with which
+parameters and, when DuckDB rejects a file, finds the first offending line and says what is wrong
+with it in a `DataError` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from optinter.data import sql
+from optinter.io import file_digest
+
+FORMATS = ("criteo", "avazu", "ipinyou")
+AVAZU_HEADER = (
+    "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"
+    "app_category,device_id,device_ip,device_model,device_type,device_conn_type,"
+    "C14,C15,C16,C17,C18,C19,C20,C21"
+)
+IPINYOU_LOG_FIELDS = 24  # raw imp.* / clk.* logs
+IPINYOU_FIELDS = (27, 29)  # make-ipinyou-data train.log.txt / test.log.txt
+_SEP = {"criteo": "\t", "avazu": ",", "ipinyou": "\t", "ipinyou_logs": "\t"}
+
+
+class DataError(ValueError):
+    """Bad raw input. The message names the file, the line (when there is one) and the fix."""
+
+
+@dataclass(frozen=True)
+class RawSource:
+    """What to read and how: `layout` picks sql/ingest_{layout}.sql."""
+
+    fmt: str
+    layout: str
+    paths: tuple[Path, ...]
+    clicks: tuple[Path, ...] = ()
+    skip: int = 0
+    ncols: int = 0
+    compression: str = "none"
+    sha256: str = ""
+    files: tuple[dict, ...] = field(default=(), compare=False)
+
+    def params(self) -> dict:
+        """The named parameters of sql/ingest_{layout}.sql, except $out and $meta."""
+        if self.layout == "ipinyou_logs":
+            return {"imp": [str(p) for p in self.paths], "clk": [str(p) for p in self.clicks],
+                    "compression": self.compression}
+        params = {"path": str(self.paths[0]), "skip": self.skip, "compression": self.compression}
+        if self.layout == "ipinyou":
+            params["ncols"] = self.ncols
+        return params
+
+    def describe(self) -> dict:
+        """JSON-ready provenance for raw.parquet's footer and feature_map.json."""
+        path = self.paths[0].parent if self.layout == "ipinyou_logs" else self.paths[0]
+        return {"path": str(path), "sha256": self.sha256, "layout": self.layout,
+                "header_lines": self.skip, "files": list(self.files)}
+
+
+def _compression(path: Path) -> str:
+    with open(path, "rb") as f:
+        return "gzip" if f.read(2) == b"\x1f\x8b" else "none"
+
+
+def _first_lines(path: Path, n: int = 2) -> list[str]:
+    """Up to n first lines without their line ending (gzip or plain); [] for an empty file."""
+    opener = gzip.open if _compression(path) == "gzip" else open
+    out: list[str] = []
+    with opener(path, "rb") as f:
+        for raw in f:
+            out.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            if len(out) == n:
+                break
+    return out
+
+
+def _existing(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise DataError(f"{path}: no such file (expected {what})")
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file (expected {what})")
+    return path
+
+
+def _with_digest(src: RawSource) -> RawSource:
+    files = tuple({"path": str(p), "sha256": file_digest(p)} for p in src.paths + src.clicks)
+    if len(files) == 1:
+        digest = files[0]["sha256"]
+    else:  # a directory of logs: hash of the sorted "name sha256" lines
+        lines = "".join(f"{Path(f['path']).name} {f['sha256']}\n" for f in files)
+        digest = hashlib.sha256(lines.encode()).hexdigest()
+    return RawSource(src.fmt, src.layout, src.paths, src.clicks, src.skip, src.ncols,
+                     src.compression, digest, files)
+
+
+def resolve(fmt: str, source: str | Path) -> RawSource:
+    """Check `source` exists and is non-empty, detect gzip, header line and iPinYou layout."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    source = Path(source)
+    if fmt == "ipinyou" and source.is_dir():
+        return _with_digest(_ipinyou_logs(source))
+    what = {"criteo": "a Criteo DAC train.txt (TSV: label, I1-I13, C1-C26; plain or .gz)",
+            "avazu": "an Avazu train CSV with its header line (plain or .gz)",
+            "ipinyou": "a make-ipinyou-data train.log.txt / test.log.txt, or a directory of "
+                       "raw imp.* and clk.* logs"}[fmt]
+    _existing(source, what)
+    if source.is_dir():
+        raise DataError(f"{source}: is a directory (expected {what})")
+    lines = _first_lines(source)
+    if not lines:
+        raise DataError(f"{source}: empty file (expected {what})")
+    comp = _compression(source)
+    if fmt == "criteo":
+        return _with_digest(RawSource(fmt, "criteo", (source,), compression=comp))
+    if fmt == "avazu":
+        if lines[0] != AVAZU_HEADER:
+            raise DataError(f"{source}: line 1: expected the Avazu header '{AVAZU_HEADER}', "
+                            f"found '{lines[0][:120]}'")
+        return _with_digest(RawSource(fmt, "avazu", (source,), skip=1, compression=comp))
+    skip = 1 if lines[0].startswith("click\t") else 0
+    data = lines[skip:]
+    if not data:
+        raise DataError(f"{source}: no data line after the header (expected {what})")
+    ncols = len(data[0].split("\t"))
+    if ncols == IPINYOU_LOG_FIELDS:
+        raise DataError(f"{source}: line {skip + 1}: 24 fields look like a raw imp.* log; pass the "
+                        "directory holding the imp.* and clk.* files (clicks give the labels)")
+    if ncols not in IPINYOU_FIELDS:
+        raise DataError(f"{source}: line {skip + 1}: expected 27 (train.log.txt) or 29 "
+                        f"(test.log.txt) tab-separated fields, found {ncols}")
+    return _with_digest(RawSource(fmt, "ipinyou", (source,), skip=skip, ncols=ncols,
+                                  compression=comp))
+
+
+def _ipinyou_logs(folder: Path) -> RawSource:
+    imp = tuple(sorted(p for p in folder.glob("imp.*") if p.is_file()))
+    clk = tuple(sorted(p for p in folder.glob("clk.*") if p.is_file()))
+    if not imp or not clk:
+        raise DataError(f"{folder}: expected raw iPinYou logs imp.* and clk.* (plain or .gz), "
+                        f"found {len(imp)} imp and {len(clk)} clk files")
+    for p in imp + clk:
+        _existing(p, "a raw iPinYou log with 24 tab-separated fields")
+    comps = {_compression(p) for p in imp + clk}
+    if len(comps) > 1:
+        raise DataError(f"{folder}: mixes gzip and plain logs; compress all or none")
+    return RawSource("ipinyou", "ipinyou_logs", imp, clk, compression=comps.pop())
+
+
+def explain_failure(con: duckdb.DuckDBPyConnection, src: RawSource, err: Exception) -> DataError:
+    """The DataError for a failed ingest: the first bad line of the first file that has one."""
+    checks = [(p, src.layout, src.skip) for p in src.paths]
+    checks += [(p, "ipinyou_logs", 0) for p in src.clicks]
+    for path, layout, skip in checks:
+        try:
+            rows = sql.relation(con, "ingest_first_problem", path=str(path), skip=skip,
+                                compression=src.compression, sep=_SEP[layout], layout=layout,
+                                ncols=src.ncols).fetchall()
+        except duckdb.Error as inner:  # the file cannot even be split into lines
+            return DataError(f"{path}: cannot be read as {src.fmt} text (plain or gzip, UTF-8, "
+                             f"one line ending style): {_first_line(inner)}")
+        if rows:
+            return DataError(f"{path}: line {rows[0][0] + skip}: {rows[0][1]}")
+    return DataError(f"{', '.join(map(str, src.paths))}: ingest failed: {_first_line(err)}")
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -1,0 +1,99 @@
+-- Scalar macros shared by the data stages. Loaded on every connection (optinter.data.sql.connect).
+
+-- ---------------------------------------------------------------------------------------------
+-- Seeded split. murmur3's 32-bit finaliser on UBIGINT: every product is < 2^32 * 2^32, so no
+-- overflow, and the result depends on (row_id, seed) only: not on threads, order or batching.
+-- u = h / 2^32 in [0, 1); split 0 = train (u < train_end), 1 = valid (u < valid_end), 2 = test.
+-- xorshift binds its argument once through a one-element lambda: a macro that names its
+-- argument twice is expanded twice, and three nested rounds would cost 2^9 evaluations.
+CREATE OR REPLACE TEMP MACRO xorshift(x, k) AS list_transform([x], lambda y: xor(y, y >> k))[1];
+CREATE OR REPLACE TEMP MACRO fmix32(x) AS
+    xorshift((xorshift((xorshift(x, 16) * 2246822507::UBIGINT) & 4294967295::UBIGINT, 13)
+              * 3266489909::UBIGINT) & 4294967295::UBIGINT, 16);
+CREATE OR REPLACE TEMP MACRO split_hash(row_id, seed) AS
+    fmix32(xor(fmix32(xor(row_id::UBIGINT & 4294967295::UBIGINT,
+                          fmix32(seed::UBIGINT & 4294967295::UBIGINT))),
+               row_id::UBIGINT >> 32));
+CREATE OR REPLACE TEMP MACRO split_code(row_id, seed, train_end, valid_end) AS
+    list_transform([split_hash(row_id, seed) / 4294967296.0],
+                   lambda u: CASE WHEN u < train_end THEN 0 WHEN u < valid_end THEN 1 ELSE 2 END)[1]::UTINYINT;
+
+-- ---------------------------------------------------------------------------------------------
+-- Feature transforms.
+-- FuxiCTR's integer bucketing: floor(ln(x)^2) for x > 2, else x; missing is its own value ''.
+CREATE OR REPLACE TEMP MACRO log_bucket(x) AS
+    CASE WHEN x IS NULL THEN ''
+         WHEN x > 2 THEN CAST(CAST(floor(pow(ln(x), 2)) AS BIGINT) AS VARCHAR)
+         ELSE CAST(x AS VARCHAR) END;
+
+-- make-ipinyou-data (mkyzx.py featTrans): first OS and first browser substring, in this order.
+CREATE OR REPLACE TEMP MACRO ua_os(ua) AS CASE
+    WHEN contains(ua, 'windows') THEN 'windows' WHEN contains(ua, 'ios') THEN 'ios'
+    WHEN contains(ua, 'mac') THEN 'mac' WHEN contains(ua, 'android') THEN 'android'
+    WHEN contains(ua, 'linux') THEN 'linux' ELSE 'other' END;
+CREATE OR REPLACE TEMP MACRO ua_browser(ua) AS CASE
+    WHEN contains(ua, 'chrome') THEN 'chrome' WHEN contains(ua, 'sogou') THEN 'sogou'
+    WHEN contains(ua, 'maxthon') THEN 'maxthon' WHEN contains(ua, 'safari') THEN 'safari'
+    WHEN contains(ua, 'firefox') THEN 'firefox' WHEN contains(ua, 'theworld') THEN 'theworld'
+    WHEN contains(ua, 'opera') THEN 'opera' WHEN contains(ua, 'ie') THEN 'ie' ELSE 'other' END;
+CREATE OR REPLACE TEMP MACRO os_browser(ua) AS ua_os(lower(ua)) || '_' || ua_browser(lower(ua));
+-- make-ipinyou-data (mkyzx.py featTrans) slot floor-price buckets.
+CREATE OR REPLACE TEMP MACRO slotprice_bucket(x) AS CASE
+    WHEN CAST(x AS BIGINT) > 100 THEN '101+' WHEN CAST(x AS BIGINT) > 50 THEN '51-100'
+    WHEN CAST(x AS BIGINT) > 10 THEN '11-50' WHEN CAST(x AS BIGINT) > 0 THEN '1-10' ELSE '0' END;
+-- formalizeua.py writes empty raw fields as 'null'; the raw-log reader does the same.
+CREATE OR REPLACE TEMP MACRO nz(x) AS CASE WHEN x = '' THEN 'null' ELSE x END;
+
+-- ---------------------------------------------------------------------------------------------
+-- Line validation: NULL for a good line (p = the line split on the delimiter), else what is wrong.
+-- Integers are strict: optional sign and digits only (TRY_CAST alone would accept '1.5' or '1e3').
+CREATE OR REPLACE TEMP MACRO is_int(x) AS regexp_full_match(x, '[+-]?[0-9]{1,18}');
+CREATE OR REPLACE TEMP MACRO shown(x) AS '''' || left(x, 40) || CASE WHEN length(x) > 40 THEN '...' ELSE '' END || '''';
+CREATE OR REPLACE TEMP MACRO first_bad_int(xs) AS list_position(list_transform(xs, lambda x: x <> '' AND NOT is_int(x)), true);
+
+-- The label and integer checks run as one anchored regex on the start of the raw line (cheap);
+-- only a failing line pays for finding which field is wrong.
+CREATE OR REPLACE TEMP MACRO criteo_problem(line, p) AS CASE
+    WHEN p IS NULL THEN 'empty line; expected 40 tab-separated fields (label, I1-I13, C1-C26)'
+    WHEN len(p) <> 40 THEN printf('expected 40 tab-separated fields (label, I1-I13, C1-C26), found %d', len(p))
+    WHEN NOT regexp_matches(line, '^[01]\t([+-]?[0-9]{1,18})?(\t([+-]?[0-9]{1,18})?){12}\t') THEN
+        CASE WHEN p[1] NOT IN ('0', '1') THEN printf('label: expected 0 or 1, found %s', shown(p[1]))
+             ELSE printf('I%d: expected an integer or empty, found %s',
+                         first_bad_int(p[2:14]), shown(p[1 + first_bad_int(p[2:14])])) END
+    END;
+
+CREATE OR REPLACE TEMP MACRO avazu_int_fields() AS
+    ['C1', 'banner_pos', 'device_type', 'device_conn_type', 'C14', 'C15', 'C16', 'C17', 'C18', 'C19', 'C20', 'C21'];
+CREATE OR REPLACE TEMP MACRO avazu_ints(p) AS [p[4], p[5], p[15], p[16]] || p[17:24];
+CREATE OR REPLACE TEMP MACRO avazu_problem(line, p) AS CASE
+    WHEN p IS NULL THEN 'empty line; expected 24 comma-separated fields (id, click, hour, C1, ..., C21)'
+    WHEN len(p) <> 24 THEN printf('expected 24 comma-separated fields (id, click, hour, C1, ..., C21), found %d', len(p))
+    WHEN NOT regexp_full_match(line, '[^,]*,[01],[0-9]{8},([+-]?[0-9]{1,18},){2}([^,]*,){9}([+-]?[0-9]{1,18},){9}[+-]?[0-9]{1,18}')
+         OR try_strptime(p[3], '%y%m%d%H') IS NULL THEN CASE
+        WHEN p[2] NOT IN ('0', '1') THEN printf('click: expected 0 or 1, found %s', shown(p[2]))
+        WHEN NOT regexp_full_match(p[3], '[0-9]{8}') OR try_strptime(p[3], '%y%m%d%H') IS NULL
+            THEN printf('hour: expected YYMMDDHH, found %s', shown(p[3]))
+        ELSE printf('%s: expected an integer, found %s',
+                    avazu_int_fields()[list_position(list_transform(avazu_ints(p), lambda x: NOT is_int(x)), true)],
+                    shown(list_filter(avazu_ints(p), lambda x: NOT is_int(x))[1]))
+        END
+    END;
+
+-- make-ipinyou-data train.log.txt (27 fields) / test.log.txt (29: + nclick, nconversation).
+CREATE OR REPLACE TEMP MACRO ipinyou_problem(p, ncols) AS CASE
+    WHEN p IS NULL THEN printf('empty line; expected %d tab-separated fields', ncols)
+    WHEN len(p) <> ncols THEN printf('expected %d tab-separated fields like the first line (make-ipinyou-data: 27 in train.log.txt, 29 in test.log.txt), found %d', ncols, len(p))
+    WHEN p[1] NOT IN ('0', '1') THEN printf('click: expected 0 or 1, found %s', shown(p[1]))
+    WHEN p[2] NOT IN ('0', '1', '2', '3', '4', '5', '6') THEN printf('weekday: expected 0-6, found %s', shown(p[2]))
+    WHEN NOT regexp_full_match(p[3], '[01][0-9]|2[0-3]') THEN printf('hour: expected 00-23, found %s', shown(p[3]))
+    WHEN NOT is_int(p[21]) THEN printf('slotprice: expected an integer, found %s', shown(p[21]))
+    END;
+
+-- Raw contest logs imp.* / clk.* (24 fields, schema.txt of make-ipinyou-data).
+CREATE OR REPLACE TEMP MACRO ipinyou_log_problem(p) AS CASE
+    WHEN p IS NULL THEN 'empty line; expected 24 tab-separated fields (bidid, timestamp, ..., usertag)'
+    WHEN len(p) <> 24 THEN printf('expected 24 tab-separated fields (bidid, timestamp, ..., usertag), found %d', len(p))
+    WHEN NOT regexp_full_match(p[2], '[0-9]{17}') OR try_strptime(left(p[2], 8), '%Y%m%d') IS NULL
+        THEN printf('timestamp: expected yyyyMMddHHmmssSSS, found %s', shown(p[2]))
+    WHEN NOT is_int(p[18]) THEN printf('slotprice: expected an integer, found %s', shown(p[18]))
+    END;
