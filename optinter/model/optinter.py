@@ -1,0 +1,311 @@
+"""OptInter: the search supernet (paper Eq. 14-18, Alg. 1) and the re-train model (Eq. 19, Alg. 2).
+
+Per pair the three candidates are memorise (a row of the pair's cross table, size s2), factorise
+(Hadamard product of two field vectors) and naive (zero). With `factorize_table: separate` (the
+released code's choice) factorise uses a second, s2-sized table of categorical field embeddings so
+all candidates share size s2; with `shared` it uses the s1 original embeddings (needs s1 == s2 in
+the supernet, where candidates are summed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from optinter.model.featuremap import FeatureMap
+from optinter.model.layers import CTRModel, FieldEmbedding, MLP, MultiTable, hadamard_pairs
+from optinter.model.registry import register
+
+METHODS = ("memorize", "factorize", "naive")
+RELAXATIONS = ("gumbel", "softmax", "hard")
+
+
+def temperature(step: int, tau_start: float, tau_end: float, decay_steps: int) -> float:
+    """Exponential decay from tau_start to tau_end over decay_steps training steps, then flat."""
+    if decay_steps <= 0:
+        return float(tau_end)
+    frac = min(step / decay_steps, 1.0)
+    return float(tau_start * math.exp(frac * math.log(tau_end / tau_start)))
+
+
+def relax(logits: torch.Tensor, tau: float, kind: str, training: bool) -> torch.Tensor:
+    """Mixing weights [P, 3] from architecture logits (log alpha).
+
+    gumbel: softmax((log alpha + g) / tau), g ~ Gumbel(0, 1) i.i.d. per pair, drawn once per
+    training step (shared by the batch) from torch's global RNG; at evaluation no noise.
+    softmax: softmax(log alpha / tau), the released code's deterministic annealing.
+    hard: straight-through Gumbel: forward one-hot argmax of the Gumbel sample, backward the
+    soft gradient; at evaluation one-hot argmax of log alpha.
+    """
+    if kind not in RELAXATIONS:
+        raise ValueError(f"search.relaxation: expected one of {RELAXATIONS}, got {kind!r}")
+    if kind == "softmax" or not training:
+        soft = torch.softmax(logits / tau, dim=-1)
+        if kind == "hard":
+            return nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+        return soft
+    gumbel = -torch.empty_like(logits).exponential_().log()
+    soft = torch.softmax((logits + gumbel) / tau, dim=-1)
+    if kind == "gumbel":
+        return soft
+    hard = nn.functional.one_hot(soft.argmax(-1), logits.shape[-1]).to(soft.dtype)
+    return hard - soft.detach() + soft
+
+
+def _check_factorize_table(mode: str) -> None:
+    if mode not in ("separate", "shared"):
+        raise ValueError(f"search.factorize_table: expected 'separate' or 'shared', got {mode!r}")
+
+
+class _PairMix(torch.autograd.Function):
+    """MLP input [e_o | e_b] with Eq. 18 for all pairs at once:
+    e_b = w_m * e_m + w_f * (x_i * x_j) (+ w_n * 0), written straight into the input buffer.
+
+    Same maths as autograd of `cat([e_o, plain expression])` (gradcheck in the tests), with a
+    hand-written backward that reduces the weight gradients over the contiguous batch axis
+    first and scatters into the field embeddings with one-hot matmuls: fewer memory passes
+    over the [B, P, s] tensors, which dominate the supernet's cost beside the MLP.
+    """
+
+    @staticmethod
+    def forward(ctx, e_o, x, e_m, w_m, w_f, i, j, sel_i, sel_j):
+        b, d_o = e_o.shape
+        out = e_m.new_empty(b, d_o + e_m.shape[1] * e_m.shape[2])
+        out[:, :d_o] = e_o
+        xi, xj = x.index_select(1, i), x.index_select(1, j)
+        e_f = xi * xj
+        torch.addcmul(e_f * w_f[:, None], e_m, w_m[:, None], out=out[:, d_o:].view(e_m.shape))
+        # kept for backward: recomputing the gathers costs more than the memory
+        ctx.save_for_backward(xi, xj, e_f, e_m, w_m, w_f, sel_i, sel_j)
+        ctx.d_o = d_o
+        return out
+
+    @staticmethod
+    def backward(ctx, g_out):
+        xi, xj, e_f, e_m, w_m, w_f, sel_i, sel_j = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        g_eo = g_out[:, :ctx.d_o] if need[0] else None
+        g = g_out[:, ctx.d_o:].view(e_m.shape)
+        g_x = g_em = g_wm = g_wf = None
+        if need[2]:
+            g_em = g * w_m[:, None]
+        if need[3]:
+            g_wm = (g * e_m).sum(0).sum(-1)
+        if need[4]:
+            g_wf = (g * e_f).sum(0).sum(-1)
+        if need[1]:
+            gf = g * w_f[:, None]
+            g_x = torch.matmul(sel_i.t(), gf * xj) + torch.matmul(sel_j.t(), gf.mul_(xi))
+        return g_eo, g_x, g_em, g_wm, g_wf, None, None, None, None
+
+
+class Supernet(CTRModel):
+    """Search model: every pair mixes its three candidates with relaxed architecture weights."""
+
+    def __init__(self, fmap: FeatureMap, hp: dict, search_cfg: dict | None = None):
+        super().__init__()
+        cfg = dict(search_cfg or {})
+        self.relaxation = cfg.get("relaxation", "gumbel")
+        if self.relaxation not in RELAXATIONS:
+            raise ValueError(f"search.relaxation: expected one of {RELAXATIONS}, "
+                             f"got {self.relaxation!r}")
+        self.tau_start = float(cfg.get("tau_start", 1.0))
+        self.tau_end = float(cfg.get("tau_end", 0.01))
+        self.tau_decay_steps = int(cfg.get("tau_decay_steps", 20000))
+        self.factorize_table = cfg.get("factorize_table", "separate")
+        _check_factorize_table(self.factorize_table)
+        s1, s2 = int(hp["s1"]), int(hp["s2"])
+        if self.factorize_table == "shared" and s1 != s2:
+            raise ValueError(f"search.factorize_table=shared sums s1-sized factorised and "
+                             f"s2-sized memorised vectors: needs s1 == s2, got {s1} and {s2}")
+        if fmap.n_pairs == 0:
+            raise ValueError(f"feature map of {fmap.dataset!r} has no pairs: nothing to search")
+        self.fmap = fmap
+        self.n_cat = fmap.n_categorical
+        self.emb = FieldEmbedding(fmap.cat_vocab, fmap.n_continuous, s1)
+        self.memo = MultiTable(fmap.pair_vocab, s2, group="cross")
+        self.fact = (MultiTable(fmap.cat_vocab, s2, group="cross")
+                     if self.factorize_table == "separate" else None)
+        self.register_buffer("pair_index", torch.as_tensor(fmap.pair_index), persistent=False)
+        # one-hot selectors [P, n_cat]: the backward scatter into fields as matmuls
+        onehot = nn.functional.one_hot(self.pair_index, self.n_cat).float()
+        self.register_buffer("sel_i", onehot[:, 0].contiguous(), persistent=False)
+        self.register_buffer("sel_j", onehot[:, 1].contiguous(), persistent=False)
+        # zeros = uniform prior over the three methods (the released code used Xavier-normal,
+        # which biases the start of the search at random)
+        self.arch_logits = nn.Parameter(torch.zeros(fmap.n_pairs, len(METHODS)))
+        self.register_buffer("tau_step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("fixed_weights", None, persistent=False)
+        self.mlp = MLP(fmap.n_fields * s1 + fmap.n_pairs * s2, hp["mlp"])
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.arch_logits]
+
+    @property
+    def tau(self) -> float:
+        return temperature(int(self.tau_step), self.tau_start, self.tau_end,
+                           self.tau_decay_steps)
+
+    def on_train_step(self) -> None:
+        self.tau_step += 1
+
+    def fix_architecture(self, choices: Sequence[str] | None) -> None:
+        """Replace the relaxation by fixed one-hot weights (None restores the relaxation)."""
+        if choices is None:
+            self.fixed_weights = None
+            return
+        idx = torch.tensor([METHODS.index(c) for c in choices], device=self.arch_logits.device)
+        self.fixed_weights = nn.functional.one_hot(idx, len(METHODS)).float()
+
+    def mixing_weights(self) -> torch.Tensor:
+        if self.fixed_weights is not None:
+            return self.fixed_weights
+        return relax(self.arch_logits, self.tau, self.relaxation, self.training)
+
+    def forward(self, cat: torch.Tensor, cont: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
+        e_o = self.emb(cat, cont)
+        e_m = self.memo(cross)
+        fact_emb = self.fact(cat) if self.fact is not None else e_o[:, :self.n_cat]
+        w = self.mixing_weights().to(e_m.dtype)
+        x = _PairMix.apply(e_o.flatten(1), fact_emb, e_m, w[:, 0], w[:, 1],
+                           self.pair_index[:, 0], self.pair_index[:, 1], self.sel_i, self.sel_j)
+        return self.mlp(x).squeeze(-1)
+
+    def architecture(self) -> dict:
+        """Per pair: softmax(log alpha) probabilities and the argmax choice (Eq. 19)."""
+        probs = torch.softmax(self.arch_logits.detach().float(), -1).cpu().numpy()
+        pairs, counts = [], {m: 0 for m in METHODS}
+        for p, pr in zip(self.fmap.pairs, probs):
+            choice = METHODS[int(np.argmax(pr))]
+            counts[choice] += 1
+            pairs.append({"name": p.name, "fields": list(p.fields),
+                          "probs": [float(x) for x in pr], "choice": choice})
+        return {"methods": list(METHODS), "pairs": pairs, "counts": counts,
+                "temperature": self.tau, "relaxation": self.relaxation}
+
+
+def load_choices(architecture, fmap: FeatureMap) -> list[str]:
+    """Choices per pair in feature-map order from an architecture.json path, its dict, or a list
+    of method names; pairs are matched by name and every pair must be present."""
+    source = "architecture"
+    if isinstance(architecture, (str, Path)):
+        source = str(architecture)
+        try:
+            architecture = json.loads(Path(architecture).read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{source}: architecture file not found") from None
+    if isinstance(architecture, dict):
+        if not isinstance(architecture.get("pairs"), list):
+            raise ValueError(f"{source}: expected a 'pairs' list")
+        by_name = {}
+        for i, p in enumerate(architecture["pairs"]):
+            if p.get("choice") not in METHODS:
+                raise ValueError(f"{source}: pairs[{i}] ({p.get('name')}).choice: expected one "
+                                 f"of {METHODS}, got {p.get('choice')!r}")
+            by_name[p.get("name")] = p["choice"]
+        missing = [p.name for p in fmap.pairs if p.name not in by_name]
+        extra = sorted(set(by_name) - {p.name for p in fmap.pairs})
+        if missing or extra:
+            raise ValueError(f"{source}: pairs do not match the feature map: missing "
+                             f"{missing[:5]}, unknown {extra[:5]}")
+        return [by_name[p.name] for p in fmap.pairs]
+    choices = list(architecture)
+    if len(choices) != fmap.n_pairs or any(c not in METHODS for c in choices):
+        raise ValueError(f"{source}: expected {fmap.n_pairs} choices from {METHODS}")
+    return choices
+
+
+@register("optinter")
+class OptInterNet(CTRModel):
+    """Re-train model (Alg. 2): memorised pairs get cross tables, factorised pairs a Hadamard
+    product, naive pairs are left out of the MLP input entirely. MLP input layout:
+    [original embeddings | memorised pairs (pair order) | factorised pairs (pair order)]."""
+
+    def __init__(self, fmap: FeatureMap, hp: dict, architecture=None,
+                 search_cfg: dict | None = None, factorize_table: str | None = None, **_):
+        super().__init__()
+        if architecture is None:
+            raise ValueError("model 'optinter' needs an architecture (architecture.json)")
+        self.choices = load_choices(architecture, fmap)
+        self.factorize_table = factorize_table or (search_cfg or {}).get("factorize_table",
+                                                                          "separate")
+        _check_factorize_table(self.factorize_table)
+        s1, s2 = int(hp["s1"]), int(hp["s2"])
+        self.fmap = fmap
+        self.n_cat = fmap.n_categorical
+        self.emb = FieldEmbedding(fmap.cat_vocab, fmap.n_continuous, s1)
+        self.mem_pairs = [i for i, c in enumerate(self.choices) if c == "memorize"]
+        self.fact_pairs = [i for i, c in enumerate(self.choices) if c == "factorize"]
+        self.memo = (MultiTable([fmap.pair_vocab[i] for i in self.mem_pairs], s2, group="cross",
+                                columns=self.mem_pairs) if self.mem_pairs else None)
+        pair_index = fmap.pair_index[self.fact_pairs]
+        self.fact = None
+        fact_dim = s1
+        if self.fact_pairs and self.factorize_table == "separate":
+            # allocate factorise vectors only for fields that some factorised pair uses
+            used = sorted(set(pair_index.ravel().tolist()))
+            self.fact = MultiTable([fmap.cat_vocab[f] for f in used], s2, group="cross",
+                                   columns=used)
+            pair_index = np.searchsorted(np.array(used), pair_index)
+            fact_dim = s2
+        self.register_buffer("fact_index", torch.as_tensor(pair_index, dtype=torch.long)
+                             .reshape(-1, 2), persistent=False)
+        in_dim = (fmap.n_fields * s1 + len(self.mem_pairs) * s2
+                  + len(self.fact_pairs) * fact_dim)
+        self.mlp = MLP(in_dim, hp["mlp"])
+
+    def forward(self, cat: torch.Tensor, cont: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
+        e_o = self.emb(cat, cont)
+        parts = [e_o.flatten(1)]
+        if self.memo is not None:
+            parts.append(self.memo(cross).flatten(1))
+        if self.fact_pairs:
+            fact_emb = self.fact(cat) if self.fact is not None else e_o[:, :self.n_cat]
+            parts.append(hadamard_pairs(fact_emb, self.fact_index).flatten(1))
+        return self.mlp(torch.cat(parts, dim=1)).squeeze(-1)
+
+    def architecture_counts(self) -> dict:
+        return {m: sum(c == m for c in self.choices) for m in METHODS}
+
+    def extra_outputs(self) -> dict:
+        return {"architecture_counts": self.architecture_counts()}
+
+
+def _segment_rows(vocab: Sequence[int], keep: Sequence[int]) -> torch.Tensor:
+    """Row indices of tables `keep` inside a concatenated table of sizes `vocab`."""
+    offsets = np.concatenate([[0], np.cumsum(vocab)[:-1]]).astype(np.int64)
+    if not len(keep):
+        return torch.zeros(0, dtype=torch.long)
+    return torch.from_numpy(np.concatenate([np.arange(offsets[k], offsets[k] + vocab[k])
+                                            for k in keep]))
+
+
+@torch.no_grad()
+def copy_supernet_weights(supernet: Supernet, net: OptInterNet) -> None:
+    """Load a supernet's weights into a re-train model of the same feature map (its pairs,
+    fields and MLP columns), so both compute the same function when the supernet's
+    architecture is fixed to `net.choices`. Used by tests and the no-re-train ablation."""
+    fmap = net.fmap
+    s1 = supernet.emb.table.dim
+    s2 = supernet.memo.dim
+    net.emb.load_state_dict(supernet.emb.state_dict())
+    if net.memo is not None:
+        net.memo.weight.copy_(supernet.memo.weight[_segment_rows(fmap.pair_vocab, net.mem_pairs)])
+    if net.fact is not None:
+        used = net.fact.columns.tolist()
+        net.fact.weight.copy_(supernet.fact.weight[_segment_rows(fmap.cat_vocab, used)])
+    base = fmap.n_fields * s1
+    cols = [torch.arange(base)]
+    cols += [base + p * s2 + torch.arange(s2) for p in net.mem_pairs + net.fact_pairs]
+    cols = torch.cat(cols)
+    src, dst = supernet.mlp.net, net.mlp.net
+    dst[0].weight.copy_(src[0].weight[:, cols])
+    dst[0].bias.copy_(src[0].bias)
+    for a, b in list(zip(src, dst))[1:]:
+        b.load_state_dict(a.state_dict())

@@ -1,0 +1,182 @@
+"""Supernet, relaxations and the re-train model."""
+
+import numpy as np
+import pytest
+import torch
+
+from optinter.model.featuremap import FeatureMap
+from optinter.model.layers import count_parameters
+from optinter.model.optinter import (METHODS, OptInterNet, Supernet, copy_supernet_weights,
+                                     load_choices, relax, temperature)
+
+HP = {"s1": 4, "s2": 3, "mlp": [8, 6], "lr": 1e-3, "lr_c": 1e-3, "lr_a": 1e-3,
+      "l2_o": 0.0, "l2_c": 0.0}
+
+
+def fmap() -> FeatureMap:
+    cats = [("C1", 5), ("C2", 3), ("C3", 7), ("C4", 2)]
+    names = [c for c, _ in cats]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    return FeatureMap.from_dict({
+        "fields": [{"name": "I1", "type": "continuous"}]
+        + [{"name": c, "type": "categorical", "vocab_size": v, "crossed": True} for c, v in cats],
+        "pairs": [{"name": f"{a}_x_{b}", "fields": [a, b], "vocab_size": 10 + 3 * k}
+                  for k, (a, b) in enumerate(pairs)]})
+
+
+def batch(fm: FeatureMap, n: int = 16, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    cat = torch.stack([torch.randint(0, v, (n,), generator=g) for v in fm.cat_vocab], 1)
+    cross = torch.stack([torch.randint(0, v, (n,), generator=g) for v in fm.pair_vocab], 1)
+    return cat, torch.rand(n, fm.n_continuous, generator=g), cross
+
+
+@pytest.mark.parametrize("kind", ["gumbel", "softmax", "hard"])
+def test_relaxation_weights_sum_to_one(kind):
+    torch.manual_seed(0)
+    logits = torch.randn(50, 3)
+    for tau in (5.0, 1.0, 0.1):
+        w = relax(logits, tau, kind, training=True)
+        assert torch.allclose(w.sum(-1), torch.ones(50), atol=1e-6)
+        assert (w >= 0).all()
+
+
+def test_gumbel_becomes_one_hot_as_tau_goes_to_zero():
+    torch.manual_seed(0)
+    logits = torch.randn(200, 3)
+    maxes = [relax(logits, tau, "gumbel", True).max(-1).values.min().item()
+             for tau in (1.0, 0.1, 0.001)]
+    assert maxes[0] < maxes[1] < maxes[2]
+    assert maxes[2] > 0.99
+    # with noise the sampled winner varies between draws for near-uniform logits
+    wins = torch.stack([relax(torch.zeros(1, 3), 0.01, "gumbel", True).argmax() for _ in
+                        range(300)])
+    assert set(wins.tolist()) == {0, 1, 2}
+
+
+def test_hard_is_exactly_one_hot_with_soft_gradient():
+    torch.manual_seed(0)
+    logits = torch.randn(30, 3, requires_grad=True)
+    w = relax(logits, 1.0, "hard", True)
+    assert set(w.detach().unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(w.detach().sum(-1), torch.ones(30))
+    (w * torch.randn(30, 3)).sum().backward()
+    assert logits.grad.abs().sum() > 0
+    w_eval = relax(logits.detach(), 1.0, "hard", False)
+    assert torch.equal(w_eval.argmax(-1), logits.argmax(-1))
+
+
+def test_temperature_schedule():
+    assert temperature(0, 1.0, 0.01, 100) == pytest.approx(1.0)
+    assert temperature(50, 1.0, 0.01, 100) == pytest.approx(0.1)
+    assert temperature(100, 1.0, 0.01, 100) == pytest.approx(0.01)
+    assert temperature(10**6, 1.0, 0.01, 100) == pytest.approx(0.01)
+
+
+def test_temperature_counts_training_steps_only():
+    fm = fmap()
+    net = Supernet(fm, HP, {"tau_decay_steps": 10})
+    net.eval()
+    with torch.no_grad():
+        net(*batch(fm))
+    assert int(net.tau_step) == 0
+    net.on_train_step()
+    assert int(net.tau_step) == 1 and net.tau < 1.0
+    assert "tau_step" in net.state_dict()
+
+
+def test_retrain_parameter_count_from_architecture():
+    fm = fmap()
+    choices = ["memorize", "factorize", "naive", "memorize", "naive", "factorize"]
+    net = OptInterNet(fm, HP, architecture=choices)
+    s1, s2 = HP["s1"], HP["s2"]
+    mem = [fm.pair_vocab[i] for i, c in enumerate(choices) if c == "memorize"]
+    fact_fields = {f for i, c in enumerate(choices) if c == "factorize"
+                   for f in fm.pairs[i].index}
+    n_in = fm.n_fields * s1 + (len(mem) + choices.count("factorize")) * s2
+    mlp = 0
+    for h in HP["mlp"]:
+        mlp += n_in * h + h + 2 * h
+        n_in = h
+    mlp += n_in + 1
+    expect = (sum(fm.cat_vocab) + fm.n_continuous) * s1 + sum(mem) * s2 \
+        + sum(fm.cat_vocab[f] for f in fact_fields) * s2 + mlp
+    assert count_parameters(net) == expect
+    all_naive = OptInterNet(fm, HP, architecture=["naive"] * 6)
+    assert count_parameters(all_naive) < count_parameters(net)
+
+
+@pytest.mark.parametrize("table", ["separate", "shared"])
+def test_fixed_supernet_equals_retrain(table):
+    torch.manual_seed(0)
+    fm = fmap()
+    hp = dict(HP, s2=HP["s1"]) if table == "shared" else HP
+    choices = ["factorize", "memorize", "naive", "naive", "memorize", "factorize"]
+    sup = Supernet(fm, hp, {"factorize_table": table})
+    net = OptInterNet(fm, hp, architecture=choices, factorize_table=table)
+    copy_supernet_weights(sup, net)
+    sup.fix_architecture(choices)
+    sup.eval(), net.eval()
+    x = batch(fm, 32)
+    assert torch.allclose(sup(*x), net(*x), atol=1e-5)
+    # a different architecture gives a different function (the test can fail)
+    sup.fix_architecture(["memorize"] * 6)
+    assert not torch.allclose(sup(*x), net(*x), atol=1e-3)
+
+
+def test_naive_pairs_do_not_reach_the_model():
+    fm = fmap()
+    net = OptInterNet(fm, HP, architecture=["naive", "memorize"] + ["naive"] * 4).eval()
+    cat, cont, cross = batch(fm)
+    other = cross.clone()
+    other[:, 0] = (other[:, 0] + 1) % fm.pair_vocab[0]
+    assert torch.equal(net(cat, cont, cross), net(cat, cont, other))
+    other[:, 1] = (other[:, 1] + 1) % fm.pair_vocab[1]
+    assert not torch.equal(net(cat, cont, cross), net(cat, cont, other))
+
+
+def test_supernet_learns_architecture_gradient():
+    fm = fmap()
+    torch.manual_seed(0)
+    sup = Supernet(fm, HP, {"relaxation": "gumbel"})
+    sup(*batch(fm)).sum().backward()
+    assert sup.arch_logits.grad is not None and sup.arch_logits.grad.abs().sum() > 0
+    arch = sup.architecture()
+    assert len(arch["pairs"]) == fm.n_pairs
+    assert sum(arch["counts"].values()) == fm.n_pairs
+    for p in arch["pairs"]:
+        assert sum(p["probs"]) == pytest.approx(1.0)
+        assert p["choice"] == METHODS[int(np.argmax(p["probs"]))]
+
+
+def test_load_choices_validates(tmp_path):
+    fm = fmap()
+    arch = {"pairs": [{"name": p.name, "choice": "memorize"} for p in fm.pairs]}
+    assert load_choices(arch, fm) == ["memorize"] * 6
+    arch["pairs"][2]["choice"] = "both"
+    with pytest.raises(ValueError, match=r"pairs\[2\] \(C1_x_C4\).choice"):
+        load_choices(arch, fm)
+    with pytest.raises(ValueError, match="missing"):
+        load_choices({"pairs": arch["pairs"][:2]}, fm)
+    with pytest.raises(ValueError, match="needs s1 == s2"):
+        Supernet(fm, HP, {"factorize_table": "shared"})
+
+
+def test_pair_mix_gradient_is_exact():
+    import itertools
+
+    from optinter.model.optinter import _PairMix
+    torch.manual_seed(0)
+    pairs = torch.tensor(list(itertools.combinations(range(5), 2)))
+    i, j = pairs[:, 0], pairs[:, 1]
+    sel = [torch.nn.functional.one_hot(k, 5).double() for k in (i, j)]
+    args = (torch.randn(3, 4, dtype=torch.double, requires_grad=True),
+            torch.randn(3, 5, 2, dtype=torch.double, requires_grad=True),
+            torch.randn(3, 10, 2, dtype=torch.double, requires_grad=True),
+            torch.rand(10, dtype=torch.double, requires_grad=True),
+            torch.rand(10, dtype=torch.double, requires_grad=True))
+    assert torch.autograd.gradcheck(lambda *a: _PairMix.apply(*a, i, j, *sel), args)
+    e_o, x, e_m, w_m, w_f = args
+    plain = w_m[:, None] * e_m + w_f[:, None] * x[:, i] * x[:, j]
+    assert torch.allclose(_PairMix.apply(*args, i, j, *sel),
+                          torch.cat([e_o, plain.flatten(1)], 1))
