@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Test models are tiny: one thread is faster than two and keeps results independent of the machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 
 from synth import make_processed

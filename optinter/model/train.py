@@ -328,6 +328,9 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
     """Train any registered model with the shared loop and write its results json."""
     fmap, device, fm_digest = _setup(data_dir, train_cfg, int(seed))
     cls = get_model(name)
+    if architecture is None and hasattr(cls, "search_stage"):
+        # two-stage baselines (AutoFIS) search their own architecture first, resumably
+        architecture = cls.search_stage(data_dir, hp, train_cfg, int(seed), Path(ckpt_dir) / "search")
     model = cls(fmap, hp, architecture=architecture, search_cfg=search_cfg).to(device)
     sparse = bool(train_cfg.get("sparse_embeddings", True))
     model.set_sparse(sparse)
