@@ -1,16 +1,20 @@
 """Supernet, relaxations and the re-train model."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from optinter.model.featuremap import FeatureMap
 from optinter.model.layers import count_parameters
-from optinter.model.optinter import (METHODS, OptInterNet, Supernet, copy_supernet_weights,
-                                     load_choices, relax, temperature)
+from optinter.model.optinter import (METHODS, OptInterNet, Supernet, choice_parameters,
+                                     copy_supernet_weights, decay_steps, load_choices, relax,
+                                     temperature)
 
 HP = {"s1": 4, "s2": 3, "mlp": [8, 6], "lr": 1e-3, "lr_c": 1e-3, "lr_a": 1e-3,
-      "l2_o": 0.0, "l2_c": 0.0}
+      "l2_o": 0.0, "l2_c": 0.0, "batch_size": 16}
+TRAIN_ROWS = 100
 
 
 def fmap() -> FeatureMap:
@@ -21,7 +25,8 @@ def fmap() -> FeatureMap:
         "fields": [{"name": "I1", "type": "continuous"}]
         + [{"name": c, "type": "categorical", "vocab_size": v, "crossed": True} for c, v in cats],
         "pairs": [{"name": f"{a}_x_{b}", "fields": [a, b], "vocab_size": 10 + 3 * k}
-                  for k, (a, b) in enumerate(pairs)]})
+                  for k, (a, b) in enumerate(pairs)],
+        "rows": {"train": TRAIN_ROWS, "valid": 10, "test": 10}})
 
 
 def batch(fm: FeatureMap, n: int = 16, seed: int = 0):
@@ -180,3 +185,82 @@ def test_pair_mix_gradient_is_exact():
     plain = w_m[:, None] * e_m + w_f[:, None] * x[:, i] * x[:, j]
     assert torch.allclose(_PairMix.apply(*args, i, j, *sel),
                           torch.cat([e_o, plain.flatten(1)], 1))
+
+
+def test_decay_follows_epochs_unless_steps_are_set():
+    assert decay_steps({"tau_decay_epochs": 2.5}, 40) == 100
+    assert decay_steps({"tau_decay_epochs": 2.5, "tau_decay_steps": 7}, 40) == 7
+    assert decay_steps({"tau_decay_steps": None}, 40) == 80  # default: 2 epochs
+    with pytest.raises(ValueError, match="steps per epoch"):
+        decay_steps({"tau_decay_epochs": 1}, None)
+    # the supernet derives steps per epoch from the feature map: ceil(100 / 16) = 7
+    net = Supernet(fmap(), HP, {"tau_decay_epochs": 3})
+    assert net.tau_decay_steps == 21
+    for _ in range(21):
+        net.on_train_step()
+    assert net.tau == pytest.approx(0.01)
+    # same schedule in epochs for a 10x larger dataset and batch
+    big = fmap()
+    big.rows["train"] = 10 * TRAIN_ROWS
+    assert Supernet(big, dict(HP, batch_size=160), {"tau_decay_epochs": 3}).tau_decay_steps == 21
+
+
+def test_choice_parameters_match_retrain_model():
+    """Memorize / factorize costs = growth of the re-train model's parameter count."""
+    fm = fmap()
+    base = count_parameters(OptInterNet(fm, HP, architecture=["naive"] * 6))
+    cost = choice_parameters(fm, HP["s1"], HP["s2"], HP["mlp"], "separate")
+    assert (cost[:, 2] == 0).all()
+    for p in range(fm.n_pairs):
+        arch = ["naive"] * 6
+        arch[p] = "memorize"
+        assert count_parameters(OptInterNet(fm, HP, architecture=arch)) - base == cost[p, 0]
+    # factorize: first-layer weights + field tables; with all pairs factorised each field
+    # table is shared by n_cat - 1 pairs, so the amortised costs add up exactly
+    full = count_parameters(OptInterNet(fm, HP, architecture=["factorize"] * 6))
+    assert full - base == pytest.approx(cost[:, 1].sum())
+
+
+def test_complexity_prior_pushes_to_naive_in_proportion_to_cost():
+    fm = fmap()
+    assert float(Supernet(fm, HP, {"tau_decay_steps": 1}).arch_penalty()) == 0.0
+    net = Supernet(fm, HP, {"tau_decay_steps": 1, "complexity": 2.0})
+    pen = net.arch_penalty()
+    cost = choice_parameters(fm, HP["s1"], HP["s2"], HP["mlp"]) / TRAIN_ROWS
+    assert float(pen.detach()) == pytest.approx(2.0 * cost.mean(1).sum(), rel=1e-5)  # uniform start
+    pen.backward()
+    g = net.arch_logits.grad
+    # softmax gradient: p_k (c_k - E c), so naive (cost 0) always gains, costlier options lose more
+    assert (g[:, 2] < 0).all()
+    assert torch.equal(g.argmax(1), torch.as_tensor(cost.argmax(1)))
+    with pytest.raises(ValueError, match="complexity"):
+        Supernet(fm, HP, {"tau_decay_steps": 1, "complexity": -1})
+
+
+def test_search_reports_the_supernet_without_retrain(tiny_processed, tmp_path):
+    """architecture.json: supernet = the best-epoch supernet fixed to the argmax choices;
+    checked against the re-train model carrying the same weights (an independent path)."""
+    from scipy.stats import mannwhitneyu
+
+    from optinter.model.loader import ParquetBatches
+    from optinter.model.train import predict, run_search
+
+    hp = dict(HP, batch_size=200, mlp=[16, 8], lr=3e-3, lr_c=3e-3, lr_a=1e-2, eps=1e-8,
+              epochs=2, patience=5)
+    search = {"tau_decay_epochs": 1, "complexity": 0.5, "seed": 3}
+    arch = run_search(tiny_processed, hp, search, {"seed": 3, "device": "cpu"},
+                      tmp_path / "a.json", tmp_path / "ck")
+    sup = json.loads((tmp_path / "a.json").read_text())["supernet"]
+    assert set(sup) >= {"valid_auc", "valid_logloss", "test_auc", "test_logloss", "params"}
+    assert arch["settings"]["tau_decay_steps"] == arch["settings"]["steps_per_epoch"]
+    fm = FeatureMap.load(tiny_processed)
+    choices = [p["choice"] for p in arch["pairs"]]
+    net = Supernet(fm, hp, search)
+    net.load_state_dict(torch.load(tmp_path / "ck" / "best.pt"))
+    retrain = OptInterNet(fm, hp, architecture=choices)
+    copy_supernet_weights(net, retrain)
+    assert sup["params"] == count_parameters(retrain)
+    z, y = predict(retrain, ParquetBatches(fm, "test", 512))
+    u = mannwhitneyu(z[y == 1], z[y == 0]).statistic
+    assert sup["test_auc"] == pytest.approx(u / ((y == 1).sum() * (y == 0).sum()), abs=1e-5)
+    assert arch["search_metrics"]["test_auc"] == sup["test_auc"]

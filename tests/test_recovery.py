@@ -108,6 +108,8 @@ def _write_case(data: Path, res: Path, size: int, seed: int, aucs: dict, flip: i
     arch = {"pairs": [{"name": n, "probs": [0.5, 0.3, 0.2] if n in planted else
                        [0.25, 0.25 - i * 1e-3, 0.5] if i % 2 else [0.35, 0.35, 0.3],
                        "choice": c} for i, (n, c) in enumerate(chosen.items())]}
+    if seed % 2:  # only some cases record the supernet's own metrics
+        arch["supernet"] = {"test_auc": 0.7 + seed / 100}
     write_json(res / case / "search" / "architecture.json", arch)
     for model, auc in aucs.items():
         write_json(res / case / f"{model}.json", {"test_auc": auc, "model": model})
@@ -147,6 +149,10 @@ def test_summarise_matches_direct_statistics(tmp_path):
     assert out["cases"][0]["missed"] == {"C1_x_C5": {"truth": "memorize", "chosen": "naive"}}
     assert out["cases"][1]["missed"] == {}
     assert s["separation_auc"]["mean"] == 1.0
+    # supernet AUC: mean over the cases that recorded it (seeds 1 and 3), None elsewhere
+    assert s["supernet_test_auc"]["mean"] == pytest.approx(0.72)
+    assert s["supernet_test_auc"]["n"] == 2
+    assert out["cases"][1]["supernet_test_auc"] is None
 
 
 def test_summarise_names_missing_result(tmp_path):

@@ -137,7 +137,11 @@ def _case(data_root: Path, results_root: Path, size: int, seed: int,
            "mean_probs_by_truth": {t: [float(x) for x in v] for t, v in probs.items()},
            "missed": {n: {"truth": want[n], "chosen": chosen[n]} for n in want
                       if want[n] != "naive" and chosen[n] != want[n]},
-           "test_auc": {}, "bayes_auc": truth.get("bayes_auc")}
+           "test_auc": {}, "bayes_auc": truth.get("bayes_auc"),
+           # the searched supernet itself, argmax-fixed, without re-train (None if not recorded)
+           "supernet_test_auc": (arch.get("supernet") or {}).get("test_auc"),
+           "search_settings": {k: (arch.get("settings") or {}).get(k) for k in
+                               ("mode", "epochs", "best_epoch", "tau_decay_steps")}}
     for model in ["optinter", "oracle", *models]:
         res = _read(results_root / case / f"{model}.json", f"{model} result")
         out["test_auc"][model] = float(res["test_auc"])
@@ -182,6 +186,7 @@ def _size_summary(cases: list[dict], models: Sequence[str], tolerance: float,
             "separation_auc": _stat([c["separation_auc"] for c in cases]),
             "per_method": rec, "test_auc": auc, "ttests": tests,
             "bayes_test_auc": _stat([c.get("bayes_test_auc") for c in cases]),
+            "supernet_test_auc": _stat([c.get("supernet_test_auc") for c in cases]),
             "goals": {"macro_f1_ge_0.8": f1["mean"] is not None and f1["mean"] >= 0.8,
                       f"auc_within_{tolerance}_of_oracle": abs(gap) <= tolerance,
                       "significantly_above_optinter_f": above("optinter_f"),

@@ -24,6 +24,7 @@ from optinter.model.registry import register
 
 METHODS = ("memorize", "factorize", "naive")
 RELAXATIONS = ("gumbel", "softmax", "hard")
+DEFAULT_TAU_DECAY_EPOCHS = 2.0
 
 
 def temperature(step: int, tau_start: float, tau_end: float, decay_steps: int) -> float:
@@ -32,6 +33,40 @@ def temperature(step: int, tau_start: float, tau_end: float, decay_steps: int) -
         return float(tau_end)
     frac = min(step / decay_steps, 1.0)
     return float(tau_start * math.exp(frac * math.log(tau_end / tau_start)))
+
+
+def decay_steps(search_cfg: dict, steps_per_epoch: int | None) -> int:
+    """Length of the temperature decay in training steps: `tau_decay_steps` when set, else
+    `tau_decay_epochs` x steps per epoch (so the schedule follows the data size), else 2 epochs."""
+    steps = search_cfg.get("tau_decay_steps")
+    if steps is not None:
+        return int(steps)
+    epochs = search_cfg.get("tau_decay_epochs")
+    epochs = DEFAULT_TAU_DECAY_EPOCHS if epochs is None else float(epochs)
+    if epochs < 0:
+        raise ValueError(f"search.tau_decay_epochs: expected >= 0, got {epochs}")
+    if not steps_per_epoch or steps_per_epoch < 1:
+        raise ValueError("search.tau_decay_epochs needs the number of steps per epoch "
+                         f"(got {steps_per_epoch!r}); or set search.tau_decay_steps")
+    return max(int(round(epochs * steps_per_epoch)), 0)
+
+
+def choice_parameters(fmap: FeatureMap, s1: int, s2: int, mlp: Sequence[int],
+                      factorize_table: str = "separate") -> np.ndarray:
+    """Parameters each choice adds to the re-train model, per pair [P, 3] (memorize,
+    factorize, naive): memorize its cross table (vocab x s2) and first-layer weights;
+    factorize its first-layer weights plus, with separate tables, its share of the two field
+    tables (each shared by the n_cat - 1 pairs of a field); naive nothing."""
+    first = int(mlp[0]) if len(mlp) else 1
+    share = max(fmap.n_categorical - 1, 1)
+    vocab = np.asarray(fmap.cat_vocab, dtype=np.float64)
+    idx = fmap.pair_index
+    fact_dim = s2 if factorize_table == "separate" else s1
+    fact_tables = ((vocab[idx[:, 0]] + vocab[idx[:, 1]]) * s2 / share
+                   if factorize_table == "separate" else np.zeros(len(idx)))
+    memo = np.asarray(fmap.pair_vocab, dtype=np.float64) * s2 + s2 * first
+    fact = fact_tables + fact_dim * first
+    return np.stack([memo, fact, np.zeros(len(idx))], axis=1)
 
 
 def relax(logits: torch.Tensor, tau: float, kind: str, training: bool) -> torch.Tensor:
@@ -108,7 +143,8 @@ class _PairMix(torch.autograd.Function):
 class Supernet(CTRModel):
     """Search model: every pair mixes its three candidates with relaxed architecture weights."""
 
-    def __init__(self, fmap: FeatureMap, hp: dict, search_cfg: dict | None = None):
+    def __init__(self, fmap: FeatureMap, hp: dict, search_cfg: dict | None = None,
+                 steps_per_epoch: int | None = None):
         super().__init__()
         cfg = dict(search_cfg or {})
         self.relaxation = cfg.get("relaxation", "gumbel")
@@ -117,7 +153,13 @@ class Supernet(CTRModel):
                              f"got {self.relaxation!r}")
         self.tau_start = float(cfg.get("tau_start", 1.0))
         self.tau_end = float(cfg.get("tau_end", 0.01))
-        self.tau_decay_steps = int(cfg.get("tau_decay_steps", 20000))
+        if steps_per_epoch is None and fmap.rows.get("train"):
+            # the loader's batches per epoch (train.py passes len(loader), the same number)
+            steps_per_epoch = -(-int(fmap.rows["train"]) // int(hp["batch_size"]))
+        self.tau_decay_steps = decay_steps(cfg, steps_per_epoch)
+        self.complexity = float(cfg.get("complexity", 0.0) or 0.0)
+        if self.complexity < 0:
+            raise ValueError(f"search.complexity: expected >= 0, got {self.complexity}")
         self.factorize_table = cfg.get("factorize_table", "separate")
         _check_factorize_table(self.factorize_table)
         s1, s2 = int(hp["s1"]), int(hp["s2"])
@@ -143,6 +185,25 @@ class Supernet(CTRModel):
         self.register_buffer("tau_step", torch.zeros((), dtype=torch.long))
         self.register_buffer("fixed_weights", None, persistent=False)
         self.mlp = MLP(fmap.n_fields * s1 + fmap.n_pairs * s2, hp["mlp"])
+        cost = choice_parameters(fmap, s1, s2, hp["mlp"], self.factorize_table)
+        n_train = int(fmap.rows.get("train", 0) or 0)
+        if self.complexity and n_train <= 0:
+            raise ValueError(f"search.complexity needs rows.train in the feature map of "
+                             f"{fmap.dataset!r}")
+        self.register_buffer("choice_cost", torch.as_tensor(cost / max(n_train, 1),
+                                                            dtype=torch.float32),
+                             persistent=False)
+
+    def arch_penalty(self) -> torch.Tensor:
+        """Complexity prior (search.complexity = lambda): lambda x the expected parameters the
+        choices add to the re-train model, under softmax(log alpha), per train row. Added to the
+        mean log loss, lambda = 1 is Akaike's criterion (AIC / 2n) and ln(n) / 2 Schwarz's (BIC).
+        The paper has no such term (lambda = 0): there naive, a zero vector, only wins where the
+        other options do harm, and on the training loss they rarely do."""
+        if not self.complexity:
+            return self.arch_logits.new_zeros(())
+        probs = torch.softmax(self.arch_logits, -1)
+        return self.complexity * (probs * self.choice_cost).sum()
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [self.arch_logits]

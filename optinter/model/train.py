@@ -23,7 +23,7 @@ from optinter.model.featuremap import FeatureMap
 from optinter.model.layers import CTRModel, count_parameters
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc, log_loss_from_logits
-from optinter.model.optinter import METHODS, Supernet, load_choices
+from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
 from optinter.model.registry import get_model
 from optinter.model.sparse_adam import LazyAdam
 
@@ -78,17 +78,19 @@ def train_step(model: CTRModel, opts: dict, batch, mode: str = "joint",
     bilevel: weights step on `batch`, then the architecture steps on `aux_batch()` (a
     validation batch), first-order as in DARTS.
     """
+    penalty = getattr(model, "arch_penalty", None)  # the supernet's complexity prior
     for o in opts.values():
         o.zero_grad(set_to_none=True)
     loss = _loss(model, batch)
-    loss.backward()
+    (loss + penalty() if penalty is not None and mode == "joint" else loss).backward()
     for k, o in opts.items():
         if k != "arch" or mode == "joint":
             o.step()
     if mode == "bilevel" and "arch" in opts:
         for o in opts.values():
             o.zero_grad(set_to_none=True)
-        _loss(model, aux_batch()).backward()
+        aux = _loss(model, aux_batch())
+        (aux + penalty() if penalty is not None else aux).backward()
         opts["arch"].step()
     model.on_train_step()
     return loss.detach()
@@ -287,6 +289,24 @@ def _setup(data_dir, train_cfg: dict, seed: int):
     return fmap, device, file_digest(Path(data_dir) / "feature_map.json")
 
 
+def evaluate_supernet(model: Supernet, fmap: FeatureMap, hp: dict, valid: ParquetBatches,
+                      device) -> dict:
+    """The searched model without re-train (Table IX "w.o."): the supernet's best-epoch weights
+    with its architecture fixed to the argmax choices (Eq. 19), evaluated on valid and, once,
+    test. `params` counts what that fixed model uses (the re-train model's layout)."""
+    choices = [p["choice"] for p in model.architecture()["pairs"]]
+    model.fix_architecture(choices)
+    try:
+        va = evaluate(model, valid)
+        te = evaluate(model, ParquetBatches(fmap, "test", valid.batch_size, device=device))
+    finally:
+        model.fix_architecture(None)
+    net = OptInterNet(fmap, hp, architecture=choices, factorize_table=model.factorize_table)
+    return {"architecture": "argmax", "valid_auc": va["auc"], "valid_logloss": va["logloss"],
+            "test_auc": te["auc"], "test_logloss": te["logloss"],
+            "params": count_parameters(net)}
+
+
 def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
                ckpt_dir, on_step=None) -> dict:
     """Search stage (Alg. 1): train the supernet, write architecture.json (argmax per pair)."""
@@ -306,16 +326,20 @@ def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
                            "choice": c} for p, c in zip(fmap.pairs, choices)],
                 "counts": {m: choices.count(m) for m in METHODS}}
     else:
-        model = Supernet(fmap, hp, search_cfg).to(device)
-        model.set_sparse(bool(train_cfg.get("sparse_embeddings", True)))
         data = _loaders(fmap, hp, train_cfg, seed, device, bilevel=mode == "bilevel")
+        model = Supernet(fmap, hp, search_cfg, steps_per_epoch=len(data["train"])).to(device)
+        model.set_sparse(bool(train_cfg.get("sparse_embeddings", True)))
         fp = _fingerprint(stage="search", hp=hp, search=search_cfg, seed=seed, fmap=fm_digest,
                           sparse=settings["sparse_embeddings"])
         st = Trainer(model, hp, train_cfg, data, ckpt_dir, fp, mode=mode,
                      on_step=on_step).fit()
         arch = model.architecture()
+        arch["supernet"] = evaluate_supernet(model, fmap, hp, data["valid"], device)
+        # the key tables.py (Table IX) reads; same numbers as supernet.test_*
+        arch["search_metrics"] = {k: arch["supernet"][k] for k in ("test_auc", "test_logloss")}
         settings.update(epochs=st.epoch, best_epoch=st.best_epoch, valid_auc=st.best_auc,
                         valid_logloss=st.best_logloss, train_seconds=st.train_seconds,
+                        tau_decay_steps=model.tau_decay_steps, steps_per_epoch=len(data["train"]),
                         history=st.history, device=str(device))
     out = {"dataset": fmap.dataset, "seed": seed, **arch, "settings": settings}
     write_json(out_arch, out)
