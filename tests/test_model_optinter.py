@@ -237,6 +237,31 @@ def test_complexity_prior_pushes_to_naive_in_proportion_to_cost():
         Supernet(fm, HP, {"tau_decay_steps": 1, "complexity": -1})
 
 
+def test_flat_complexity_prior_charges_memorize_and_factorize_alike():
+    """complexity_kind flat: lambda per non-naive pair / train rows, whatever the option's size,
+    so the prior pushes towards naive and never between memorize and factorize."""
+    fm = fmap()
+    net = Supernet(fm, HP, {"tau_decay_steps": 1, "complexity": 3.0, "complexity_kind": "flat"})
+    with torch.no_grad():  # a non-uniform start, so the check is not a symmetry accident
+        gen = torch.Generator().manual_seed(0)
+        net.arch_logits.copy_(torch.randn(net.arch_logits.shape, generator=gen))
+    pen = net.arch_penalty()
+    p = torch.softmax(net.arch_logits.detach(), -1).numpy()
+    assert float(pen.detach()) == pytest.approx(3.0 * (1 - p[:, 2]).sum() / TRAIN_ROWS, rel=1e-5)
+    pen.backward()
+    g = net.arch_logits.grad.numpy()
+    # softmax gradient p_k (c_k - E c) / n with c = (1, 1, 0): E c = 1 - p_naive
+    expect = 3.0 / TRAIN_ROWS * p * (np.array([1.0, 1.0, 0.0]) - (1 - p[:, 2:3]))
+    np.testing.assert_allclose(g, expect, rtol=1e-4, atol=1e-12)
+    assert (g[:, 2] < 0).all() and (g[:, :2] > 0).all()
+    # memorize and factorize lose in proportion to their probability only: equal per unit p
+    np.testing.assert_allclose(g[:, 0] / p[:, 0], g[:, 1] / p[:, 1], rtol=1e-4)
+    params = Supernet(fm, HP, {"tau_decay_steps": 1, "complexity": 3.0})
+    assert params.complexity_kind == "params"  # the default keeps the parameter-count prior
+    with pytest.raises(ValueError, match="complexity_kind"):
+        Supernet(fm, HP, {"tau_decay_steps": 1, "complexity": 1.0, "complexity_kind": "aic"})
+
+
 def test_search_reports_the_supernet_without_retrain(tiny_processed, tmp_path):
     """architecture.json: supernet = the best-epoch supernet fixed to the argmax choices;
     checked against the re-train model carrying the same weights (an independent path)."""

@@ -24,6 +24,7 @@ from optinter.model.registry import register
 
 METHODS = ("memorize", "factorize", "naive")
 RELAXATIONS = ("gumbel", "softmax", "hard")
+COMPLEXITY_KINDS = ("params", "flat")  # search.complexity_kind: what the prior charges
 DEFAULT_TAU_DECAY_EPOCHS = 2.0
 
 
@@ -160,6 +161,10 @@ class Supernet(CTRModel):
         self.complexity = float(cfg.get("complexity", 0.0) or 0.0)
         if self.complexity < 0:
             raise ValueError(f"search.complexity: expected >= 0, got {self.complexity}")
+        self.complexity_kind = cfg.get("complexity_kind", "params")
+        if self.complexity_kind not in COMPLEXITY_KINDS:
+            raise ValueError(f"search.complexity_kind: expected one of {COMPLEXITY_KINDS}, "
+                             f"got {self.complexity_kind!r}")
         self.factorize_table = cfg.get("factorize_table", "separate")
         _check_factorize_table(self.factorize_table)
         s1, s2 = int(hp["s1"]), int(hp["s2"])
@@ -185,7 +190,10 @@ class Supernet(CTRModel):
         self.register_buffer("tau_step", torch.zeros((), dtype=torch.long))
         self.register_buffer("fixed_weights", None, persistent=False)
         self.mlp = MLP(fmap.n_fields * s1 + fmap.n_pairs * s2, hp["mlp"])
-        cost = choice_parameters(fmap, s1, s2, hp["mlp"], self.factorize_table)
+        # flat: one unit per non-naive pair, so the prior asks *whether* a pair interacts and
+        # leaves memorize vs. factorize to the data (params tilts it towards the cheaper one)
+        cost = (np.tile([1.0, 1.0, 0.0], (fmap.n_pairs, 1)) if self.complexity_kind == "flat"
+                else choice_parameters(fmap, s1, s2, hp["mlp"], self.factorize_table))
         n_train = int(fmap.rows.get("train", 0) or 0)
         if self.complexity and n_train <= 0:
             raise ValueError(f"search.complexity needs rows.train in the feature map of "
@@ -195,9 +203,11 @@ class Supernet(CTRModel):
                              persistent=False)
 
     def arch_penalty(self) -> torch.Tensor:
-        """Complexity prior (search.complexity = lambda): lambda x the expected parameters the
-        choices add to the re-train model, under softmax(log alpha), per train row. Added to the
-        mean log loss, lambda = 1 is Akaike's criterion (AIC / 2n) and ln(n) / 2 Schwarz's (BIC).
+        """Complexity prior (search.complexity = lambda): lambda x the expected cost of the
+        choices under softmax(log alpha), per train row. complexity_kind params: the cost is the
+        parameters a choice adds to the re-train model, so with the mean log loss lambda = 1 is
+        Akaike's criterion (AIC / 2n) and ln(n) / 2 Schwarz's (BIC); flat: 1 per non-naive
+        choice, so lambda is in nats of total train log-likelihood per interacting pair.
         The paper has no such term (lambda = 0): there naive, a zero vector, only wins where the
         other options do harm, and on the training loss they rarely do."""
         if not self.complexity:
