@@ -1,0 +1,130 @@
+"""Load and check config.yaml against workflow/schemas/config.schema.yaml.
+
+The schema is the single description of every key; this module adds the checks a JSON schema
+cannot express (cross references, fractions summing to 1) and fills in the schema's defaults,
+so the Snakefile, tests and users all see the same validated dictionary.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+SOURCE_KINDS = ("path", "generate", "url", "kaggle")
+
+
+class ConfigError(ValueError):
+    """A config.yaml problem, with the offending key path in the message."""
+
+
+def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict:
+    """The schema as a fresh dict (callers may modify it)."""
+    return copy.deepcopy(_read_schema(str(path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_schema(path: str) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def load(path: str | os.PathLike, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict:
+    """Read a YAML config file and return it validated, with defaults filled in."""
+    path = Path(path)
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(f"{path}: {where}: not valid YAML ({e.problem})") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return validate(cfg, schema_path, origin=str(path))
+
+
+def _key_path(parts) -> str:
+    return ".".join(str(p) for p in parts) or "<top level>"
+
+
+def _fill_defaults(value: Any, schema: dict, root: dict) -> None:
+    """Insert the schema's `default`s into `value` (in place), following properties and $refs."""
+    if "$ref" in schema:
+        ref = schema["$ref"].removeprefix("#/").split("/")
+        target = root
+        for part in ref:
+            target = target[part]
+        _fill_defaults(value, target, root)
+    if not isinstance(value, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in value and "default" in sub:
+            value[key] = copy.deepcopy(sub["default"])
+        if key in value:
+            _fill_defaults(value[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, item in value.items():
+            if key not in schema.get("properties", {}):
+                _fill_defaults(item, extra, root)
+
+
+def validate(cfg: dict, schema_path: str | os.PathLike = SCHEMA_PATH,
+             origin: str = "config") -> dict:
+    """Check `cfg` in place (filling defaults) and return it; raise ConfigError on any problem."""
+    schema = _read_schema(str(schema_path))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(cfg),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [f"{_key_path(e.absolute_path)}: {e.message}" for e in errors[:10]]
+        raise ConfigError(f"{origin}: invalid configuration:\n  " + "\n  ".join(lines))
+    _fill_defaults(cfg, schema, schema)
+    _check_references(cfg, origin)
+    return cfg
+
+
+def _check_references(cfg: dict, origin: str) -> None:
+    problems = []
+    if cfg["default_dataset"] not in cfg["datasets"]:
+        problems.append(f"default_dataset: {cfg['default_dataset']!r} is not a key of datasets "
+                        f"({', '.join(cfg['datasets'])})")
+    for name, ds in cfg["datasets"].items():
+        if ds["hparams"] not in cfg["hparams"]:
+            problems.append(f"datasets.{name}.hparams: {ds['hparams']!r} is not a key of hparams "
+                            f"({', '.join(cfg['hparams'])})")
+        split = ds["split"]
+        total = split["train"] + split["valid"] + split["test"]
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            problems.append(f"datasets.{name}.split: train + valid + test = {total:g}, expected 1")
+        src = ds["source"]
+        if "generate" in src and ds["format"] != "criteo":
+            problems.append(f"datasets.{name}.source.generate: the generator writes the criteo "
+                            f"layout, but format is {ds['format']!r}")
+        if "logs" in src and "member" in src:
+            problems.append(f"datasets.{name}.source: give either `member` or `logs`, not both")
+    planted = cfg.get("planted")
+    if planted and planted["hparams"] not in cfg["hparams"]:
+        problems.append(f"planted.hparams: {planted['hparams']!r} is not a key of hparams")
+    if problems:
+        raise ConfigError(f"{origin}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def source_kind(ds: dict) -> str:
+    """How a dataset's raw data is obtained: the first of path, generate, url, kaggle it names."""
+    return next(kind for kind in SOURCE_KINDS if kind in ds["source"])
+
+
+def hparams(cfg: dict, dataset: str) -> dict:
+    """The hyper-parameter preset a dataset names."""
+    return cfg["hparams"][cfg["datasets"][dataset]["hparams"]]

@@ -1,0 +1,131 @@
+"""optinter.config: config.yaml against workflow/schemas/config.schema.yaml."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from optinter import config as oc
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def raw_cfg() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_repository_config_is_valid(raw_cfg):
+    cfg = oc.validate(copy.deepcopy(raw_cfg))
+    assert cfg["default_dataset"] in cfg["datasets"]
+    for name in cfg["datasets"]:
+        assert oc.hparams(cfg, name) is cfg["hparams"][cfg["datasets"][name]["hparams"]]
+
+
+def _resolve(root: dict, schema: dict) -> dict:
+    """`schema` with its $ref (if any) merged in, local keys winning."""
+    if "$ref" not in schema:
+        return schema
+    target = root
+    for part in schema["$ref"].removeprefix("#/").split("/"):
+        target = target[part]
+    return {**_resolve(root, target), **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
+def _undescribed(schema: dict, root: dict, path: str) -> list[str]:
+    """Paths of schema properties without a description."""
+    schema, missing = _resolve(root, schema), []
+    for key, sub in schema.get("properties", {}).items():
+        if "description" not in _resolve(root, sub):
+            missing.append(f"{path}.{key}")
+        missing += _undescribed(sub, root, f"{path}.{key}")
+    if isinstance(schema.get("additionalProperties"), dict):
+        missing += _undescribed(schema["additionalProperties"], root, f"{path}.*")
+    return missing
+
+
+def test_every_schema_key_is_described():
+    schema = oc.load_schema()
+    assert _undescribed(schema, schema, "config") == []
+
+
+def _keys(value, prefix=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield f"{prefix}{k}"
+            yield from _keys(v, f"{prefix}{k}.")
+
+
+def test_every_config_key_is_known_to_the_schema(raw_cfg):
+    # additionalProperties: false everywhere, so a typo anywhere must fail: try one per key
+    for key in _keys(raw_cfg):
+        parent_path = key.split(".")[:-1]
+        cfg = copy.deepcopy(raw_cfg)
+        parent = cfg
+        for part in parent_path:
+            parent = parent[part]
+        if parent_path and parent_path[-1] in {"datasets", "hparams", "generate"}:
+            continue  # maps keyed by names, or free-form generator options
+        parent[key.split(".")[-1] + "_typo"] = 1
+        with pytest.raises(oc.ConfigError, match="_typo"):
+            oc.validate(cfg)
+
+
+def test_defaults_are_filled_in(raw_cfg):
+    cfg = copy.deepcopy(raw_cfg)
+    del cfg["duckdb"], cfg["resources"], cfg["datasets"]["avazu"]["split"]["seed"]
+    with pytest.raises(oc.ConfigError, match=r"datasets\.avazu\.split: 'seed' is a required"):
+        oc.validate(copy.deepcopy(cfg))
+    cfg["datasets"]["avazu"]["split"]["seed"] = 1
+    out = oc.validate(cfg)
+    schema = oc.load_schema()
+    props = schema["properties"]
+    assert out["duckdb"]["memory_limit"] == props["duckdb"]["properties"]["memory_limit"]["default"]
+    assert out["resources"]["train_gpus"] == props["resources"]["properties"]["train_gpus"]["default"]
+    assert out["datasets"]["avazu"]["log_bucket"] is False
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["datasets"]["demo"].update(min_count=0),
+     r"datasets\.demo\.min_count: 0 is less than the minimum of 1"),
+    (lambda c: c["datasets"]["demo"].update(format="parquet"),
+     r"datasets\.demo\.format: 'parquet' is not one of"),
+    (lambda c: c["datasets"]["demo"]["split"].update(train=0.7),
+     r"datasets\.demo\.split: train \+ valid \+ test = 0\.9, expected 1"),
+    (lambda c: c["datasets"]["demo"].update(hparams="nope"),
+     r"datasets\.demo\.hparams: 'nope' is not a key of hparams"),
+    (lambda c: c.update(default_dataset="nope"), r"default_dataset: 'nope' is not a key"),
+    (lambda c: c["search"].update(relaxation="gumble"), r"search\.relaxation: 'gumble' is not one of"),
+    (lambda c: c.update(seeds=[]), r"seeds: \[\] should be non-empty"),
+    (lambda c: c["datasets"]["criteo"]["source"].update(md5="xyz"), r"datasets\.criteo\.source\.md5"),
+    (lambda c: c["datasets"]["criteo"]["source"].update(url="ftp://x/y"), r"datasets\.criteo\.source\.url"),
+    (lambda c: c["datasets"]["demo"].update(source={}), r"datasets\.demo\.source"),
+    (lambda c: c["datasets"]["avazu"].update(format="criteo", source={"generate": {"rows": 5, "seed": 1}})
+     or c["datasets"]["avazu"].update(format="avazu"),
+     r"datasets\.avazu\.source\.generate: the generator writes the criteo layout"),
+])
+def test_bad_values_name_the_key(raw_cfg, edit, message):
+    cfg = copy.deepcopy(raw_cfg)
+    edit(cfg)
+    with pytest.raises(oc.ConfigError, match=message):
+        oc.validate(cfg)
+
+
+def test_load_reports_yaml_syntax_errors_with_file_and_line(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("default_dataset: demo\ndatasets:\n  demo: [unclosed\n")
+    with pytest.raises(oc.ConfigError, match=rf"{bad}: line \d+, column \d+: not valid YAML"):
+        oc.load(bad)
+    with pytest.raises(oc.ConfigError, match="config file not found"):
+        oc.load(tmp_path / "absent.yaml")
+
+
+def test_source_kind_prefers_a_local_path(raw_cfg):
+    cfg = oc.validate(copy.deepcopy(raw_cfg))
+    kinds = {name: oc.source_kind(ds) for name, ds in cfg["datasets"].items()}
+    assert kinds == {"demo": "generate", "criteo": "url", "avazu": "kaggle", "ipinyou": "url"}
+    cfg["datasets"]["avazu"]["source"]["path"] = "/data/train.gz"
+    assert oc.source_kind(oc.validate(cfg)["datasets"]["avazu"]) == "path"

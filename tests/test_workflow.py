@@ -1,0 +1,202 @@
+"""Workflow mechanics from Snakemake dry runs in a temporary copy of the workflow (no training).
+
+Helpers here are shared with test_workflow_caching.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from optinter import config as oc
+
+REPO = Path(__file__).resolve().parents[1]
+# The whole package goes along: Snakemake puts the Snakefile's folder first on sys.path, so a
+# partial optinter/ folder there would shadow the installed package.
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "profiles", "optinter"]
+TRAIN_RULES = {"search", "train_model", "train_model_seed"}
+HEAVY_RULES = TRAIN_RULES | {"ingest", "vocab", "encode", "mutual_info", "extract_member",
+                             "extract_logs"}
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+FETCH_RULES = {"generate_dataset", "download", "extract_member", "extract_logs", "fetch_kaggle"}
+
+
+def copy_workflow(dest: Path) -> Path:
+    """What a fresh clone holds for the workflow (Snakefile, rules, config, package), no outputs."""
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def snakemake(cwd: Path, *args: str, check: bool = True, env: dict | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def dry_run_jobs(cwd: Path, *args: str, env: dict | None = None) -> list[dict]:
+    """Jobs of a dry run, each {rule, local, <key>: <value>} from Snakemake's job blocks."""
+    proc = snakemake(cwd, "--dry-run", *args, env=env)
+    jobs, job = [], None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = re.match(r"^(local)?rule (\w+):$", line)
+        if m:
+            job = {"rule": m.group(2), "local": bool(m.group(1))}
+            jobs.append(job)
+        elif job is not None and (kv := re.match(r"^    (\w+): (.*)$", line)):
+            job[kv.group(1)] = kv.group(2)
+        elif job is not None and not line.startswith("    "):
+            job = None
+    return jobs
+
+
+def resources(job: dict) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in job.get("resources", "").split(", ") if "=" in item)
+
+
+@pytest.fixture(scope="module")
+def wf(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("wf"))
+
+
+@pytest.fixture(scope="module")
+def cfg() -> dict:
+    return oc.load(REPO / "config.yaml")
+
+
+def test_default_target_builds_the_demo_results(wf, cfg):
+    jobs = dry_run_jobs(wf, "--forceall")
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job["rule"]] = counts.get(job["rule"], 0) + 1
+    demo = cfg["default_dataset"]
+    models = cfg["models"] + cfg["ablations"]
+    assert counts.pop("train_model_seed") == len(models) * len(cfg["seeds"])
+    assert counts == {"generate_dataset": 1, "ingest": 1, "vocab": 1, "encode": 1, "search": 1,
+                      "train_model": 1, "tables": 1, "mutual_info": 1, "mutual_info_figures": 1,
+                      "all": 1}
+    runs = {(re.search(r"runs/(\w+)/seed(\d+)\.json", j["output"]).groups())
+            for j in jobs if j["rule"] == "train_model_seed"}
+    assert runs == {(m, str(s)) for m in models for s in cfg["seeds"]}
+    assert all(f"/{demo}/" in j.get("output", f"/{demo}/") for j in jobs)
+    retrain = next(j for j in jobs if j["rule"] == "train_model")
+    assert retrain["output"] == f"results/{demo}/optinter.json"
+    assert f"results/{demo}/search/architecture.json" in retrain["input"]
+
+
+@pytest.fixture(scope="module")
+def all_jobs(wf, cfg) -> list[dict]:
+    """Every job that builds optinter.json for every configured dataset, plus the demo tables."""
+    targets = [f"results/{ds}/optinter.json" for ds in cfg["datasets"]]
+    return dry_run_jobs(wf, "--forceall", *targets, f"results/{cfg['default_dataset']}/tables")
+
+
+def _dataset(job: dict) -> str:
+    return re.search(r"(?:^|, )dataset=(\w+)", job["wildcards"]).group(1)
+
+
+def test_every_job_has_log_resources_and_benchmarks_where_heavy(all_jobs, cfg):
+    assert {j["rule"] for j in all_jobs} >= HEAVY_RULES - {"mutual_info"}
+    for job in all_jobs:
+        res = resources(job)
+        assert "log" in job, job
+        assert {"mem_mb", "runtime"} <= set(res), job
+        if job["rule"] in TRAIN_RULES:
+            ds_res = cfg["datasets"][_dataset(job)].get("resources", {})
+            assert res.get("gpu") == str(ds_res.get("train_gpus", cfg["resources"]["train_gpus"]))
+        if job["rule"] in HEAVY_RULES:
+            assert "benchmark" in job, job
+
+
+def test_fetch_rules_follow_each_dataset_source(all_jobs, cfg):
+    found: dict[str, set[str]] = {ds: set() for ds in cfg["datasets"]}
+    for job in all_jobs:
+        if job["rule"] in FETCH_RULES:
+            found[_dataset(job)].add(job["rule"])
+    expected = {}
+    for ds, dcfg in cfg["datasets"].items():
+        kind, src = oc.source_kind(dcfg), dcfg["source"]
+        expected[ds] = ({"generate_dataset"} if kind == "generate" else
+                        {"fetch_kaggle"} if kind == "kaggle" else
+                        {"download", "extract_member"} if "member" in src else
+                        {"download", "extract_logs"} if "logs" in src else {"download"})
+    assert found == expected
+
+
+def test_a_local_path_replaces_any_download(wf, tmp_path):
+    local = tmp_path / "train.gz"
+    local.write_bytes(b"")
+    extra = tmp_path / "override.yaml"
+    extra.write_text(yaml.safe_dump({"datasets": {"avazu": {"source": {"path": str(local)}}}}))
+    jobs = dry_run_jobs(wf, "--forceall", "data/interim/avazu/raw.parquet", "--configfile",
+                        str(wf / "config.yaml"), str(extra))
+    assert [j["rule"] for j in jobs] == ["ingest"]
+    ingest = jobs[0]
+    assert ingest["input"].split(", ")[0] == str(local)
+
+
+def test_config_errors_stop_snakemake_with_the_key_named(wf):
+    proc = snakemake(wf, "--dry-run", "--config", "seeds=[]", check=False)
+    assert proc.returncode != 0
+    assert "seeds: [] should be non-empty" in proc.stderr + proc.stdout
+
+
+def test_slurm_profile_asks_for_partitions_and_gpus(wf, cfg):
+    env = {"OPTINTER_SLURM_PARTITION": "cpuq", "OPTINTER_SLURM_GPU_PARTITION": "gpuq",
+           "OPTINTER_SLURM_ACCOUNT": "proj"}
+    jobs = dry_run_jobs(wf, "--profile", "profiles/slurm", "--forceall",
+                        "results/criteo/search/architecture.json", env=env)
+    by_rule = {j["rule"]: j for j in jobs}
+    search = resources(by_rule["search"])
+    assert (search["slurm_partition"], search["slurm_account"]) == ("gpuq", "proj")
+    assert search["gpu"] == str(cfg["resources"]["train_gpus"])
+    assert search["mem_mb"] == str(cfg["resources"]["train_mem_mb"])
+    assert resources(by_rule["ingest"])["slurm_partition"] == "cpuq"
+    assert "gpu" not in resources(by_rule["ingest"])
+
+
+def test_ablation_runs_get_their_own_search_or_s2(wf):
+    jobs = dry_run_jobs(wf, "--forceall", "results/demo/runs/optinter_bilevel/seed1.json",
+                        "results/demo/runs/optinter_m_s2_4/seed1.json")
+    by_output = {j["output"]: j for j in jobs}
+    bilevel = by_output["results/demo/runs/optinter_bilevel/seed1.json"]
+    assert "results/demo/search_bilevel/architecture.json" in bilevel["input"]
+    assert by_output["results/demo/search_bilevel/architecture.json"]["rule"] == "search_mode"
+    s2 = by_output["results/demo/runs/optinter_m_s2_4/seed1.json"]
+    assert "architecture.json" not in s2["input"]
+    assert not any(j["rule"] == "search" for j in jobs)
+
+
+def test_unreachable_download_fails_with_a_message_not_a_traceback(wf, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/dac.tar.gz"
+    extra = tmp_path / "override.yaml"
+    extra.write_text(yaml.safe_dump({"datasets": {"criteo": {"source": {"url": url}}}}))
+    target = "data/raw/criteo/download/dac.tar.gz"
+    proc = snakemake(wf, "--cores", "1", target, "--configfile", str(wf / "config.yaml"),
+                     str(extra), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"error: could not reach {url}" in out and "source.path" in out
+    assert "Traceback" not in out
+    assert not (wf / target).exists() and not list((wf / "data/raw/criteo/download").glob("*"))

@@ -1,0 +1,206 @@
+# Config validation, path templates, per-dataset lookups and the final target list.
+# No modelling logic lives here: rules call functions of the optinter package.
+
+import glob
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+from snakemake.exceptions import WorkflowError
+
+import optinter.config as oconfig
+
+try:
+    oconfig.validate(config, origin="config.yaml (with --config/--configfile overrides)")
+except oconfig.ConfigError as e:
+    raise WorkflowError(str(e)) from None
+
+REPO = Path(workflow.basedir)
+RES = config["resources"]
+
+RAW = "data/raw/{dataset}"
+INTERIM = "data/interim/{dataset}"
+PROCESSED = "data/processed/{dataset}"
+RESULTS = "results/{dataset}"
+CKPT = "data/checkpoints/{dataset}"
+SPLITS = ("train", "valid", "test")
+
+
+def _names(pred) -> str:
+    """Regex alternation of the dataset names for which pred(dataset config) holds."""
+    names = [n for n, ds in config["datasets"].items() if pred(ds)]
+    return "|".join(names) if names else "(?!)"  # (?!) matches nothing
+
+
+wildcard_constraints:
+    dataset=_names(lambda ds: True),
+    model=r"[a-z][a-z0-9_]*",
+    seed=r"\d+",
+
+
+def _by_source(kind: str, key: str | None = None) -> str:
+    """Names of the datasets fetched by `kind` (and whose source has `key`)."""
+    return _names(lambda ds: oconfig.source_kind(ds) == kind and (key is None or key in ds["source"]))
+
+
+GENERATED = _by_source("generate")
+DOWNLOADED = _by_source("url")
+WITH_MEMBER = _by_source("url", "member")
+WITH_LOGS = _by_source("url", "logs")
+KAGGLE = _by_source("kaggle")
+
+
+def res(key: str):
+    """A rule resource (or threads) from config `resources`, with the dataset's overrides."""
+    return lambda wc: dcfg(wc).get("resources", {}).get(key, RES[key])
+
+
+def dcfg(wc) -> dict:
+    return config["datasets"][wc.dataset]
+
+
+def src(wc) -> dict:
+    return config["datasets"][wc.dataset]["source"]
+
+
+def url_file(url: str) -> str:
+    """File name a download is saved under: the last path segment of the URL."""
+    name = os.path.basename(urlparse(url).path)
+    if not name:
+        raise WorkflowError(f"cannot name the download of {url!r}: the URL has no file name")
+    return name
+
+
+def archive_path(wc) -> str:
+    return f"data/raw/{wc.dataset}/download/{url_file(src(wc)['url'])}"
+
+
+def raw_source(wc) -> str:
+    """The raw input of ingest: a local path, a generated file, or what the fetch rules leave."""
+    ds, s = dcfg(wc), src(wc)
+    kind = oconfig.source_kind(ds)
+    if kind == "path":
+        return s["path"]
+    if kind == "generate":
+        return f"data/raw/{wc.dataset}/train.txt"
+    if kind == "kaggle" or "member" in s:
+        return f"data/raw/{wc.dataset}/{s['member']}"
+    if "logs" in s:
+        return f"data/raw/{wc.dataset}/logs"
+    return archive_path(wc)
+
+
+# SQL files are rule inputs, so editing one re-runs the stage that executes it (and what
+# follows). A file is claimed by the first stage whose name prefix it starts with; a file no
+# stage claims is given to every data stage, which re-runs too much but never too little.
+SQL_DIRS = {"data": REPO / "optinter/data/sql", "analysis": REPO / "optinter/analysis/sql"}
+SQL_PREFIXES = {
+    "ingest": ("ingest", "read", "criteo", "avazu", "ipinyou"),
+    "vocab": ("vocab", "row_split", "split", "cross"),
+    "encode": ("encode",),
+}
+
+
+def sql_inputs(stage: str) -> list[str]:
+    if stage == "mutual_info":
+        return sorted(glob.glob(str(SQL_DIRS["analysis"] / "*.sql")))
+    files = sorted(glob.glob(str(SQL_DIRS["data"] / "*.sql")))
+    claimed = {f: next((s for s, pre in SQL_PREFIXES.items() if Path(f).name.startswith(pre)), None)
+               for f in files}
+    return [f for f, owner in claimed.items() if owner in (stage, None)]
+
+
+def processed(wc=None) -> dict:
+    """The data -> model contract of one dataset (three Parquet splits + feature_map.json)."""
+    files = {s: f"{PROCESSED}/{s}.parquet" for s in SPLITS}
+    files["feature_map"] = f"{PROCESSED}/feature_map.json"
+    if wc is not None:
+        files = {k: v.format(dataset=wc.dataset) for k, v in files.items()}
+    return files
+
+
+def hp(wc) -> dict:
+    return oconfig.hparams(config, wc.dataset)
+
+
+# Model names the workflow understands beyond the registry (docs/design.md, Tables):
+#   optinter_random / optinter_bilevel  re-train of an architecture searched with that mode
+#   optinter_s2_{k} / optinter_m_s2_{k} re-train / OptInter-M with s2 = k
+SEARCH_MODE_RUNS = {"optinter_random": "random", "optinter_bilevel": "bilevel"}
+S2_RUN = re.compile(r"^(optinter|optinter_m)_s2_(\d+)$")
+# OptInter-M/F are the re-train network with one fixed method: of the search settings only the
+# factorize table shapes them, so only it is passed (and only its change re-runs them).
+FIXED_METHOD_MODELS = {"optinter_m", "optinter_f"}
+
+
+def base_model(model: str) -> str:
+    """The registry name a workflow model name trains."""
+    if model in SEARCH_MODE_RUNS:
+        return "optinter"
+    m = S2_RUN.match(model)
+    return m.group(1) if m else model
+
+
+def architecture_of(wc) -> str | None:
+    """The architecture.json a model re-trains, if any."""
+    if wc.model in SEARCH_MODE_RUNS:
+        return f"results/{wc.dataset}/search_{SEARCH_MODE_RUNS[wc.model]}/architecture.json"
+    if base_model(wc.model) == "optinter":
+        return f"results/{wc.dataset}/search/architecture.json"
+    return None
+
+
+def model_hp(wc) -> dict:
+    """The dataset's preset, with config models_hparams of the model and an s2 override."""
+    out = {**hp(wc), **config["models_hparams"].get(base_model(wc.model), {})}
+    if m := S2_RUN.match(wc.model):
+        out["s2"] = int(m.group(2))
+    return out
+
+
+def model_inputs(wc) -> dict:
+    files = processed(wc)
+    if arch := architecture_of(wc):
+        files["architecture"] = arch
+    return files
+
+
+def search_cfg(wc) -> dict | None:
+    """The search settings a model depends on: all for OptInter re-trains, else none."""
+    name = base_model(wc.model)
+    if name == "optinter":
+        return config["search"]
+    if name in FIXED_METHOD_MODELS:
+        return {"factorize_table": config["search"]["factorize_table"]}
+    return None
+
+
+def models(dataset: str) -> list[str]:
+    """The dataset's `models` if it sets them, else the top-level list."""
+    return config["datasets"][dataset].get("models", config["models"])
+
+
+def seeds(dataset: str) -> list[int]:
+    """The dataset's `seeds` if it sets them, else the top-level list."""
+    return config["datasets"][dataset].get("seeds", config["seeds"])
+
+
+def run_models(dataset: str) -> list[str]:
+    """Models trained once per seed: `models` plus the `ablations` behind Tables VIII-IX."""
+    return list(dict.fromkeys([*models(dataset), *config["ablations"]]))
+
+
+def duckdb_cfg() -> dict:
+    return config["duckdb"]
+
+
+def final_outputs(dataset: str) -> list[str]:
+    """Everything `snakemake` builds for one dataset: re-train, baselines, tables, MI figures."""
+    return [
+        f"results/{dataset}/optinter.json",
+        f"results/{dataset}/tables",
+        f"results/{dataset}/analysis/mutual_info.json",
+        f"results/{dataset}/analysis/fig5_mi_by_method.png",
+        f"results/{dataset}/analysis/fig6_mi_heatmap.png",
+    ]

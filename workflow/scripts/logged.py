@@ -1,0 +1,34 @@
+"""Run one optinter function with its output in the rule's log.
+
+Errors a user can act on (bad config, failed download, malformed raw data) end the job with one clear message on
+the terminal and in the log, without a traceback; anything else keeps its traceback in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from typing import Any, Callable
+
+from optinter.config import ConfigError
+from optinter.data.download import DownloadError
+from optinter.data.readers import DataError
+
+USER_ERRORS = (ConfigError, DownloadError, DataError)
+
+
+def call(log: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    with open(log, "w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        logging.basicConfig(stream=f, level=logging.INFO, force=True,
+                            format="%(asctime)s %(name)s: %(message)s")
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            print(f"error: {e}", file=f, flush=True)
+            print(f"error: {e}", file=sys.__stderr__, flush=True)
+            raise SystemExit(1) from None
+        except Exception:
+            traceback.print_exc(file=f)
+            raise
