@@ -86,14 +86,16 @@ def test_default_target_builds_the_demo_results(wf, cfg):
     for job in jobs:
         counts[job["rule"]] = counts.get(job["rule"], 0) + 1
     demo = cfg["default_dataset"]
-    models = cfg["models"] + cfg["ablations"]
-    assert counts.pop("train_model_seed") == len(models) * len(cfg["seeds"])
+    # a dataset's own models / seeds override the top-level lists
+    models = cfg["datasets"][demo].get("models", cfg["models"]) + cfg["ablations"]
+    seeds = cfg["datasets"][demo].get("seeds", cfg["seeds"])
+    assert counts.pop("train_model_seed") == len(models) * len(seeds)
     assert counts == {"generate_dataset": 1, "ingest": 1, "vocab": 1, "encode": 1, "search": 1,
                       "train_model": 1, "tables": 1, "mutual_info": 1, "mutual_info_figures": 1,
                       "all": 1}
     runs = {(re.search(r"runs/(\w+)/seed(\d+)\.json", j["output"]).groups())
             for j in jobs if j["rule"] == "train_model_seed"}
-    assert runs == {(m, str(s)) for m in models for s in cfg["seeds"]}
+    assert runs == {(m, str(s)) for m in models for s in seeds}
     assert all(f"/{demo}/" in j.get("output", f"/{demo}/") for j in jobs)
     retrain = next(j for j in jobs if j["rule"] == "train_model")
     assert retrain["output"] == f"results/{demo}/optinter.json"

@@ -26,8 +26,8 @@ def tiny(cfg: dict) -> dict:
     cfg["hparams"]["demo"].update(epochs=1, batch_size=512, mlp=[32])
     cfg["search"]["tau_decay_steps"] = 50
     cfg["train"].update(device="cpu", num_workers=0)
-    cfg["models"] = ["lr", "fm", "optinter"]
-    cfg["seeds"] = [1]
+    cfg["datasets"]["demo"]["models"] = ["lr", "fm", "optinter"]
+    cfg["datasets"]["demo"]["seeds"] = [1]
     return cfg
 
 
