@@ -288,4 +288,4 @@ def test_search_reports_the_supernet_without_retrain(tiny_processed, tmp_path):
     z, y = predict(retrain, ParquetBatches(fm, "test", 512))
     u = mannwhitneyu(z[y == 1], z[y == 0]).statistic
     assert sup["test_auc"] == pytest.approx(u / ((y == 1).sum() * (y == 0).sum()), abs=1e-5)
-    assert arch["search_metrics"]["test_auc"] == sup["test_auc"]
+    assert "search_metrics" not in arch  # Table IX reads `supernet` itself

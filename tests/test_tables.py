@@ -135,7 +135,7 @@ def test_optional_tables_written_when_inputs_exist(results, tmp_path):
         _write_runs(root, f"optinter_s2_{k}", [auc] * 5, [0.44] * 5, params, s2=k)
     arch = root / "toy" / "search" / "architecture.json"
     arch.parent.mkdir(parents=True)
-    arch.write_text(json.dumps({"search_metrics": {"test_auc": 0.71, "test_logloss": 0.52}}))
+    arch.write_text(json.dumps({"supernet": {"test_auc": 0.71, "test_logloss": 0.52}}))
     out = tmp_path / "tables"
     summary = tables.build(root, "toy", MODELS, SEEDS, out)
     assert summary["skipped"] == {}

@@ -245,11 +245,11 @@ def table8(summaries: Mapping[str, dict]) -> TableOut:
 
 
 def search_metrics(path: Path) -> dict[str, float] | None:
-    """The supernet's own test metrics from architecture.json (`search_metrics`), if recorded."""
+    """The supernet's own test metrics from architecture.json (`supernet`), if recorded."""
     if not Path(path).is_file():
         return None
     arch = json.loads(Path(path).read_text())
-    metrics = arch.get("search_metrics")
+    metrics = arch.get("supernet")
     if not isinstance(metrics, dict):
         return None
     return {k: _finite(Path(path), metrics, k) for k in ("test_auc", "test_logloss")}
@@ -385,7 +385,7 @@ def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
         if OURS not in summaries:
             skipped["table9"] = f"'{OURS}' is not among the models"
         elif without is None:
-            skipped["table9"] = f"{arch_path} is absent or records no search_metrics"
+            skipped["table9"] = f"{arch_path} is absent or records no supernet metrics"
         else:
             _write(out, "table9", f"Table IX: with vs without re-train ({dataset})",
                    table9(summaries[OURS], without), written)

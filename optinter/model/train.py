@@ -335,8 +335,6 @@ def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
                      on_step=on_step).fit()
         arch = model.architecture()
         arch["supernet"] = evaluate_supernet(model, fmap, hp, data["valid"], device)
-        # the key tables.py (Table IX) reads; same numbers as supernet.test_*
-        arch["search_metrics"] = {k: arch["supernet"][k] for k in ("test_auc", "test_logloss")}
         settings.update(epochs=st.epoch, best_epoch=st.best_epoch, valid_auc=st.best_auc,
                         valid_logloss=st.best_logloss, train_seconds=st.train_seconds,
                         tau_decay_steps=model.tau_decay_steps, steps_per_epoch=len(data["train"]),
