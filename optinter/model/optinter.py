@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from optinter.model import native
 from optinter.model.featuremap import FeatureMap
 from optinter.model.layers import CTRModel, FieldEmbedding, MLP, MultiTable, hadamard_pairs
 from optinter.model.registry import register
@@ -141,6 +142,68 @@ class _PairMix(torch.autograd.Function):
         return g_eo, g_x, g_em, g_wm, g_wf, None, None, None, None
 
 
+class _NativePairMix(torch.autograd.Function):
+    """_PairMix with the memorise gather fused in, on the C kernels (native.py): one pass
+    writes [e_o | e_b] from the cross table rows; the backward re-reads the rows instead of
+    keeping [B, P, s2] tensors and returns the table's gradient as sparse rows (dense when
+    the table is not sparse).
+
+    The output and the sparse gradient's values live in buffers of `scratch` that the next
+    call reuses (fresh pages cost more than the kernels). Writing the output bumps the
+    buffer's version, so backward through an output that a later call overwrote fails in
+    autograd's in-place check instead of computing garbage; a gradient is written into a
+    fresh tensor whenever the table already holds one (accumulation)."""
+
+    @staticmethod
+    def forward(ctx, e_o, x, table, w_m, w_f, cross, offsets, vocab, i, j, sparse, scratch):
+        lib = native.kernels()
+        b, d_o = e_o.shape
+        n_pairs, s = cross.shape[1], table.shape[1]
+        out = native.scratch(scratch, "out", (b, d_o + n_pairs * s), table.dtype)
+        em = native.scratch(scratch, "em", (b * n_pairs, s), table.dtype)
+        out[:, :d_o] = e_o
+        torch.autograd.graph.increment_version(em)
+        bad = lib.mix_forward(b, n_pairs, s, x.shape[1], out.shape[1], d_o,
+                              *map(native.ptr, (table, offsets, vocab, cross, x, i, j, w_m, w_f,
+                                                out, em)))
+        if bad < 0:
+            k = -1 - bad
+            raise IndexError(f"cross id {int(cross.view(-1)[k])} of pair column {k % n_pairs} "
+                             f"is outside its vocabulary of {int(vocab[k % n_pairs])} rows")
+        ctx.save_for_backward(x, table, em, w_m, w_f, cross, offsets, i, j)
+        ctx.d_o, ctx.sparse, ctx.scratch = d_o, sparse, scratch
+        return out
+
+    @staticmethod
+    def backward(ctx, g_out):
+        x, table, em, w_m, w_f, cross, offsets, i, j = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        lib = native.kernels()
+        g_out = g_out.contiguous()
+        b, n_pairs, s = cross.shape[0], cross.shape[1], table.shape[1]
+        g_em = None
+        if need[2]:
+            g_em = (native.scratch(ctx.scratch, "g_em", (b * n_pairs, s), table.dtype)
+                    if table.grad is None and ctx.sparse else table.new_empty(b * n_pairs, s))
+        g_x = torch.zeros_like(x) if need[1] else None
+        part = torch.empty(-(-b // native.CHUNK), 2, n_pairs, dtype=torch.float64)
+        g_w = torch.empty(2, n_pairs, dtype=torch.float64)
+        lib.mix_backward(b, native.CHUNK, n_pairs, s, x.shape[1], g_out.shape[1], ctx.d_o,
+                         *map(native.ptr, (em, x, i, j, w_m, w_f, g_out, g_em, g_x, part,
+                                           g_w)))
+        g_w = g_w.to(w_m.dtype)
+        g_table = None
+        if need[2]:
+            rows = (cross + offsets).view(1, -1)
+            g_table = torch.sparse_coo_tensor(rows, g_em, table.shape, is_coalesced=False,
+                                              check_invariants=False)
+            if not ctx.sparse:
+                g_table = table.new_zeros(table.shape).index_add_(0, rows[0], g_em)
+        return (g_out[:, :ctx.d_o] if need[0] else None, g_x, g_table,
+                g_w[0] if need[3] else None, g_w[1] if need[4] else None,
+                None, None, None, None, None, None, None)
+
+
 class Supernet(CTRModel):
     """Search model: every pair mixes its three candidates with relaxed architecture weights."""
 
@@ -180,6 +243,11 @@ class Supernet(CTRModel):
         self.fact = (MultiTable(fmap.cat_vocab, s2, group="cross")
                      if self.factorize_table == "separate" else None)
         self.register_buffer("pair_index", torch.as_tensor(fmap.pair_index), persistent=False)
+        self.register_buffer("pair_vocab", torch.as_tensor(fmap.pair_vocab, dtype=torch.long),
+                             persistent=False)
+        self._scratch: dict[str, torch.Tensor] = {}  # reused kernel buffers (_NativePairMix)
+        self.register_buffer("pair_i", self.pair_index[:, 0].contiguous(), persistent=False)
+        self.register_buffer("pair_j", self.pair_index[:, 1].contiguous(), persistent=False)
         # one-hot selectors [P, n_cat]: the backward scatter into fields as matmuls
         onehot = nn.functional.one_hot(self.pair_index, self.n_cat).float()
         self.register_buffer("sel_i", onehot[:, 0].contiguous(), persistent=False)
@@ -241,9 +309,17 @@ class Supernet(CTRModel):
 
     def forward(self, cat: torch.Tensor, cont: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
         e_o = self.emb(cat, cont)
-        e_m = self.memo(cross)
         fact_emb = self.fact(cat) if self.fact is not None else e_o[:, :self.n_cat]
-        w = self.mixing_weights().to(e_m.dtype)
+        w = self.mixing_weights().to(self.memo.weight.dtype)
+        table = self.memo.weight
+        if table.is_contiguous() and native.usable(table, cross, fact_emb) is not None:
+            x = _NativePairMix.apply(e_o.flatten(1), fact_emb.contiguous(), table,
+                                     w[:, 0].contiguous(), w[:, 1].contiguous(),
+                                     cross.contiguous(),
+                                     self.memo.offsets, self.pair_vocab, self.pair_i,
+                                     self.pair_j, self.memo.sparse, self._scratch)
+            return self.mlp(x).squeeze(-1)
+        e_m = self.memo(cross)
         x = _PairMix.apply(e_o.flatten(1), fact_emb, e_m, w[:, 0], w[:, 1],
                            self.pair_index[:, 0], self.pair_index[:, 1], self.sel_i, self.sel_j)
         return self.mlp(x).squeeze(-1)

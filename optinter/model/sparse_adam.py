@@ -19,6 +19,8 @@ import math
 
 import torch
 
+from optinter.model import native
+
 
 class LazyAdam(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -28,6 +30,8 @@ class LazyAdam(torch.optim.Optimizer):
                              f"(got {lr}, {eps}, {weight_decay})")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
         self._slot_maps: dict[int, torch.Tensor] = {}  # scratch, never checkpointed
+        self._native_maps: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._scratch: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -44,14 +48,14 @@ class LazyAdam(torch.optim.Optimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p,
-                                                           memory_format=torch.preserve_format)
+                    state["exp_avg"], state["exp_avg_sq"] = _moments(p)
                 state["step"] += 1
                 m_all, v_all = state["exp_avg"], state["exp_avg_sq"]
                 kw = dict(lr=lr, beta1=b1, beta2=b2, weight_decay=wd, eps=eps)
                 if not p.grad.is_sparse:
                     _adam(p, p.grad, m_all, v_all, state["step"], **kw)
+                    continue
+                if self._native_step(p, p.grad, m_all, v_all, state["step"], **kw):
                     continue
                 idx, g = self._sum_duplicates(p, p.grad)
                 rows, m, v = (t.index_select(0, idx) for t in (p, m_all, v_all))
@@ -60,6 +64,39 @@ class LazyAdam(torch.optim.Optimizer):
                 for full, part in ((p, rows), (m_all, m), (v_all, v)):
                     full.index_copy_(0, idx, part)
         return loss
+
+    def _native_step(self, p, grad, m_all, v_all, step, lr, beta1, beta2, weight_decay,
+                     eps) -> bool:
+        """The same update with the C kernels (native.py): duplicate rows summed in one pass,
+        then Adam in place on each touched row of p, m, v. False where they do not apply."""
+        raw, vals = grad._indices()[0], grad._values()
+        if (vals.dim() != 2 or p.dim() != 2 or not p.is_contiguous()
+                or m_all.stride() != v_all.stride() or m_all.stride(1) != 1):
+            return False
+        lib = native.usable(p, raw, vals, m_all, v_all)
+        if lib is None or p.dtype != torch.float32:
+            return False
+        raw, vals = raw.contiguous(), vals.contiguous()
+        if raw.numel() >= 2 ** 31:
+            return False
+        maps = self._native_maps.get(id(p))
+        if maps is None:
+            # a zeroed bit per row (the kernel clears what it sets) and a never-cleared slot
+            maps = self._native_maps[id(p)] = (
+                torch.zeros(-(-p.shape[0] // 64), dtype=torch.int64),
+                torch.empty(p.shape[0], dtype=torch.int32))
+        acc = native.scratch(self._scratch, "acc", tuple(vals.shape), torch.float32)
+        t = float(step)
+        res = lib.lazy_adam(raw.numel(), vals.shape[1], p.shape[0],
+                            *map(native.ptr, (raw, vals, *maps, acc, p, m_all, v_all)),
+                            m_all.stride(0), lr / (1 - beta1 ** t), beta2, 1 - beta1,
+                            1 - beta2, eps, weight_decay, math.sqrt(1 - beta2 ** t))
+        if res == -2 ** 63:
+            raise MemoryError(f"LazyAdam: no memory for the scratch of {raw.numel()} rows")
+        if res < 0:
+            raise IndexError(f"sparse gradient row {int(raw[-1 - res])} outside the table's "
+                             f"{p.shape[0]} rows")
+        return True
 
     def _sum_duplicates(self, p: torch.Tensor, grad: torch.Tensor
                         ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,6 +126,17 @@ class LazyAdam(torch.optim.Optimizer):
                              device=vals.device)
         return idx, summed.index_add_(0, inv, vals)
 
+
+
+def _moments(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zeroed exp_avg and exp_avg_sq. For a 2-d table, the two halves of one [rows, 2 * dim]
+    tensor: a touched row's moments then share cache lines, one random memory access instead
+    of two (torch.save keeps the shared storage, so checkpoints are not larger)."""
+    if p.dim() != 2:
+        return (torch.zeros_like(p, memory_format=torch.preserve_format),
+                torch.zeros_like(p, memory_format=torch.preserve_format))
+    both = p.new_zeros(p.shape[0], 2 * p.shape[1])
+    return both[:, :p.shape[1]], both[:, p.shape[1]:]
 
 
 def _adam(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor,

@@ -1,0 +1,216 @@
+"""The fused C kernels (optinter/model/native.py) against the plain PyTorch path they replace."""
+
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from optinter.model import native
+from optinter.model.optinter import Supernet
+from optinter.model.sparse_adam import LazyAdam
+from optinter.model.train import build_optimizers, train_step
+from test_model_optinter import HP, batch, fmap
+
+
+@pytest.fixture(autouse=True)
+def kernels(monkeypatch):
+    """Every test starts in auto mode with the kernels built; without a compiler they skip
+    (a failure under CI=true, where the kernels must be exercised)."""
+    monkeypatch.delenv("OPTINTER_KERNELS", raising=False)
+    if native.kernels() is None:
+        msg = f"fused kernels unavailable: {native._state.get('error')}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def with_kernels(mode: str, fn):
+    before = os.environ.get("OPTINTER_KERNELS")
+    os.environ["OPTINTER_KERNELS"] = mode
+    try:
+        return fn()
+    finally:
+        if before is None:
+            del os.environ["OPTINTER_KERNELS"]
+        else:
+            os.environ["OPTINTER_KERNELS"] = before
+
+
+def forward_backward(net: Supernet, data, seed: int = 0):
+    """Output and every gradient (sparse ones densified) of one forward/backward."""
+    net.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)  # the same Gumbel noise for both paths
+    out = net(*data)
+    (out * torch.linspace(-1, 1, out.numel())).sum().backward()
+    grads = {n: (p.grad.to_dense() if p.grad.is_sparse else p.grad).clone()
+             for n, p in net.named_parameters() if p.grad is not None}
+    return out.detach().clone(), grads
+
+
+@pytest.mark.parametrize("factorize_table", ["separate", "shared"])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_mixing_matches_pytorch_path(factorize_table, sparse):
+    fm = fmap()
+    hp = dict(HP, s1=3) if factorize_table == "shared" else HP
+    torch.manual_seed(0)
+    net = Supernet(fm, hp, {"factorize_table": factorize_table})
+    net.set_sparse(sparse)
+    with torch.no_grad():
+        net.arch_logits.normal_()
+    cat, cont, cross = batch(fm, n=150)  # > one 64-row chunk, with repeated ids
+    out_c, g_c = with_kernels("c", lambda: forward_backward(net, (cat, cont, cross)))
+    out_t, g_t = with_kernels("torch", lambda: forward_backward(net, (cat, cont, cross)))
+    assert torch.allclose(out_c, out_t, atol=1e-6)
+    assert g_c.keys() == g_t.keys()
+    assert "memo.weight" in g_c and "arch_logits" in g_c
+    for name in g_c:
+        assert torch.allclose(g_c[name], g_t[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_kernels_do_not_depend_on_thread_count():
+    fm = fmap()
+    torch.manual_seed(0)
+    net = Supernet(fm, HP, {})
+    data = batch(fm, n=300)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(with_kernels("c", lambda: forward_backward(net, data)))
+    finally:
+        torch.set_num_threads(before)
+    (out1, g1), *others = results
+    for out, g in others:
+        assert torch.equal(out, out1)
+        for name in ("memo.weight", "fact.weight", "arch_logits", "emb.table.weight"):
+            assert torch.equal(g[name], g1[name]), name
+
+
+def test_out_of_range_cross_id_is_an_index_error():
+    fm = fmap()
+    net = Supernet(fm, HP, {})
+    cat, cont, cross = batch(fm, n=8)
+    cross[5, 2] = fm.pair_vocab[2]
+    with pytest.raises(IndexError, match=f"pair column 2 .* vocabulary of {fm.pair_vocab[2]}"):
+        with_kernels("c", lambda: net(cat, cont, cross))
+
+
+def test_reused_buffer_is_caught_by_autograd():
+    """Two forwards then backward through the first: the shared output buffer was overwritten,
+    and autograd's version check must refuse rather than return wrong gradients."""
+    fm = fmap()
+    net = Supernet(fm, HP, {})
+
+    def two_forwards():
+        first = net(*batch(fm, seed=1)).sum()
+        net(*batch(fm, seed=2)).sum()
+        first.backward()
+    with pytest.raises(RuntimeError, match="modified inplace|modified by an inplace"):
+        with_kernels("c", two_forwards)
+
+
+def lazy_run(mode: str, ids_per_step, wd: float, rows: int = 200, dim: int = 6, steps: int = 5,
+             legacy_moments: bool = False):
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(rows, dim))
+    target = torch.randn(rows, dim)
+    opt = LazyAdam([w], lr=0.05, eps=1e-8, weight_decay=wd)
+    for s in range(steps):
+        ids = ids_per_step(s)
+        opt.zero_grad()
+        e = F.embedding(ids, w, sparse=True)
+        ((e - target[ids]) ** 2).sum().backward()
+        if legacy_moments and not opt.state[w]:
+            # moments as two separate tensors, as checkpoints of earlier versions hold them
+            opt.state[w].update(step=torch.zeros(()), exp_avg=torch.zeros_like(w),
+                                exp_avg_sq=torch.zeros_like(w))
+        with_kernels(mode, opt.step)
+    return w.detach(), opt
+
+
+@pytest.mark.parametrize("legacy_moments", [False, True])
+def test_lazy_adam_kernel_matches_pytorch_path(legacy_moments):
+    g = torch.Generator().manual_seed(3)
+    ids = [torch.randint(0, 200, (80,), generator=g) for _ in range(5)]  # duplicates, gaps
+    for wd in (0.0, 0.1):
+        w_c, opt = lazy_run("c", ids.__getitem__, wd, legacy_moments=legacy_moments)
+        w_t, _ = lazy_run("torch", ids.__getitem__, wd, legacy_moments=legacy_moments)
+        assert torch.allclose(w_c, w_t, atol=1e-6)
+        untouched = sorted(set(range(200)) - set(torch.cat(ids).tolist()))
+        assert untouched, "the test needs rows that are never seen"
+        start, _ = lazy_run("c", ids.__getitem__, wd, steps=0)
+        assert torch.equal(w_c[untouched], start[untouched])
+    # the bitmap is cleared after each step: a later step with other rows is still exact
+    w_c, _ = lazy_run("c", lambda s: torch.tensor([s, s, 199 - s]), 0.0)
+    w_t, _ = lazy_run("torch", lambda s: torch.tensor([s, s, 199 - s]), 0.0)
+    assert torch.allclose(w_c, w_t, atol=1e-6)
+
+
+def test_lazy_adam_moments_share_rows_and_checkpoint():
+    w, opt = lazy_run("c", lambda s: torch.tensor([1, 2, 2]), 0.0)
+    st = opt.state[opt.param_groups[0]["params"][0]]
+    m, v = st["exp_avg"], st["exp_avg_sq"]
+    assert m.untyped_storage().data_ptr() == v.untyped_storage().data_ptr()
+    assert m.stride() == v.stride() == (2 * w.shape[1], 1)
+    # a checkpoint round trip keeps the moments (and their values) intact
+    import io
+    buf = io.BytesIO()
+    torch.save(opt.state_dict(), buf)
+    buf.seek(0)
+    loaded = torch.load(buf)
+    lm, lv = loaded["state"][0]["exp_avg"], loaded["state"][0]["exp_avg_sq"]
+    assert torch.equal(lm, m) and torch.equal(lv, v)
+    assert lm.untyped_storage().data_ptr() == lv.untyped_storage().data_ptr()
+
+
+def test_lazy_adam_bad_row_is_an_index_error():
+    w = torch.nn.Parameter(torch.randn(5, 2))
+    opt = LazyAdam([w], lr=0.1)
+    w.grad = torch.sparse_coo_tensor(torch.tensor([[1, 7]]), torch.ones(2, 2), (5, 2),
+                                     check_invariants=False)
+    with pytest.raises(IndexError, match="row 7 outside the table's 5 rows"):
+        with_kernels("c", opt.step)
+
+
+def test_training_steps_match_pytorch_path():
+    """A few full search steps (Gumbel noise, LazyAdam, dense Adam, arch Adam) on both paths.
+    Tolerance: a tenth of one Adam step. A row whose gradients cancel within a batch (sum
+    ~1e-10 in either summation order) gets a first Adam step of different size in the two
+    paths, so bit equality is not expected; a wrong row or scale moves weights by ~lr."""
+    fm = fmap()
+    data = [(*batch(fm, n=40, seed=s), (torch.rand(40) < 0.3).float()) for s in range(3)]
+    states = []
+    for mode in ("c", "torch"):
+        torch.manual_seed(0)
+        net = Supernet(fm, HP, {"tau_decay_steps": 10})
+        start = net.memo.weight.detach().clone()
+        opts = build_optimizers(net, HP)
+        torch.manual_seed(1)
+        for b in data * 2:
+            with_kernels(mode, lambda: train_step(net, opts, b))
+        states.append(net.state_dict())
+    for name, value in states[0].items():
+        assert torch.allclose(value.float(), states[1][name].float(), rtol=0,
+                              atol=0.1 * HP["lr_c"]), name
+    assert (states[1]["memo.weight"] - start).abs().max() > HP["lr_c"]  # training moved it
+
+
+def test_fallback_without_compiler(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setenv("OPTINTER_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "/bin/false")
+    monkeypatch.setattr(native.shutil, "which",
+                        lambda name: "/bin/false" if name == "/bin/false" else None)
+    assert native.kernels() is None
+    assert "kernels unavailable" in caplog.text
+    fm = fmap()
+    net = Supernet(fm, HP, {})
+    assert net(*batch(fm)).shape == (16,)  # the PyTorch path
+    monkeypatch.setenv("OPTINTER_KERNELS", "c")
+    with pytest.raises(RuntimeError, match="OPTINTER_KERNELS=c"):
+        native.kernels()
+    monkeypatch.setenv("OPTINTER_KERNELS", "fast")
+    with pytest.raises(ValueError, match="OPTINTER_KERNELS"):
+        native.kernels()
