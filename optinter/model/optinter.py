@@ -144,15 +144,15 @@ class _PairMix(torch.autograd.Function):
 
 class _NativePairMix(torch.autograd.Function):
     """_PairMix with the memorise gather fused in, on the C kernels (native.py): one pass
-    writes [e_o | e_b] from the cross table rows; the backward re-reads the rows instead of
-    keeping [B, P, s2] tensors and returns the table's gradient as sparse rows (dense when
-    the table is not sparse).
+    gathers the cross table rows and writes [e_o | e_b]; the backward reads the gathered rows
+    in order (not from the table again) and returns the table's gradient as sparse rows
+    (dense when the table is not sparse).
 
-    The output and the sparse gradient's values live in buffers of `scratch` that the next
-    call reuses (fresh pages cost more than the kernels). Writing the output bumps the
-    buffer's version, so backward through an output that a later call overwrote fails in
-    autograd's in-place check instead of computing garbage; a gradient is written into a
-    fresh tensor whenever the table already holds one (accumulation)."""
+    The output, the gathered rows and the sparse gradient's values live in buffers of
+    `scratch` that the next call reuses (fresh pages cost more than the kernels). Each forward
+    bumps the buffers' versions, so backward through an output that a later call overwrote
+    fails in autograd's in-place check instead of computing garbage; a gradient is written
+    into a fresh tensor whenever the table already holds one (accumulation)."""
 
     @staticmethod
     def forward(ctx, e_o, x, table, w_m, w_f, cross, offsets, vocab, i, j, sparse, scratch):
