@@ -47,3 +47,20 @@ def test_unfused_fallback_matches_fused(monkeypatch):
     monkeypatch.delattr(torch, "_fused_adam_")
     assert torch.allclose(run(True, every, 0.1), fused, atol=1e-6)
     assert torch.allclose(run(True, every, 0.1), run(False, every, 0.1), atol=1e-6)
+
+
+def test_dense_gradient_with_shared_moment_rows_equals_adam():
+    """A table in LazyAdam that gets a dense gradient: its moments are strided halves of one
+    tensor, which the dense update must handle (torch's fused kernel would read them flat)."""
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(6, 3))
+    ref = torch.nn.Parameter(w.detach().clone())
+    lazy, dense = LazyAdam([w], lr=0.1, weight_decay=0.01), torch.optim.Adam(
+        [ref], lr=0.1, weight_decay=0.01)
+    for _ in range(4):
+        g = torch.randn(6, 3)
+        w.grad, ref.grad = g.clone(), g.clone()
+        lazy.step()
+        dense.step()
+    assert lazy.state[w]["exp_avg"].stride() == (6, 1)  # the shared layout is in use
+    assert torch.allclose(w, ref, atol=1e-6)

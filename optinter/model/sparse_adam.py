@@ -145,10 +145,11 @@ def _adam(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor,
     """One in-place Adam update (coupled L2) of p, m, v; `step` already counts this step.
 
     Uses torch's fused Adam kernel (one pass; the unfused maths costs ~10x more here) and
-    falls back to the same maths op by op where the kernel is unavailable.
+    falls back to the same maths op by op where the kernel is unavailable or a tensor is not
+    contiguous (the kernel reads them as flat arrays: strided moments would be garbage).
     """
     fused = getattr(torch, "_fused_adam_", None)
-    if fused is not None:
+    if fused is not None and all(t.is_contiguous() for t in (p, g, m, v)):
         try:
             fused([p], [g], [m], [v], [], [step], lr=lr, beta1=beta1, beta2=beta2,
                   weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False)
