@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import time
 
 import numpy as np
@@ -138,15 +137,8 @@ def main() -> None:
         labels.append(label)
 
         def step(b, m=model, o=opts):
-            before = os.environ.get("OPTINTER_KERNELS")
-            os.environ["OPTINTER_KERNELS"] = kernels
-            try:
+            with native.forced(kernels):
                 train_step(m, o, b)
-            finally:
-                if before is None:
-                    del os.environ["OPTINTER_KERNELS"]
-                else:
-                    os.environ["OPTINTER_KERNELS"] = before
         cases.append((step, batches))
 
     fmap = fake_fmap(a.cont, a.cat, a.cat_rows, cross_rows[0])

@@ -26,15 +26,8 @@ def kernels(monkeypatch):
 
 
 def with_kernels(mode: str, fn):
-    before = os.environ.get("OPTINTER_KERNELS")
-    os.environ["OPTINTER_KERNELS"] = mode
-    try:
+    with native.forced(mode):
         return fn()
-    finally:
-        if before is None:
-            del os.environ["OPTINTER_KERNELS"]
-        else:
-            os.environ["OPTINTER_KERNELS"] = before
 
 
 def forward_backward(net: Supernet, data, seed: int = 0):

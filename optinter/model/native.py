@@ -11,6 +11,7 @@ one thread team (torch.set_num_threads applies to both).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -45,6 +46,21 @@ def mode() -> str:
     if value not in MODES:
         raise ValueError(f"OPTINTER_KERNELS: expected one of {MODES}, got {value!r}")
     return value
+
+
+@contextlib.contextmanager
+def forced(value: str):
+    """OPTINTER_KERNELS=value inside the block (the bench and the tests time or compare both
+    paths in one process); the previous setting is restored after."""
+    before = os.environ.get("OPTINTER_KERNELS")
+    os.environ["OPTINTER_KERNELS"] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["OPTINTER_KERNELS"]
+        else:
+            os.environ["OPTINTER_KERNELS"] = before
 
 
 def _compiler() -> str | None:
