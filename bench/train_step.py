@@ -65,20 +65,25 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def interleaved_rates(cases, device, warmup: int, steps: int) -> list[float]:
-    """Samples/s per case from the median step time, timing the cases round-robin so that
-    load from other processes hits every case alike (ratios stay meaningful on a busy box)."""
+def interleaved_rates(cases, device, warmup: int, steps: int, block: int = 2) -> list[float]:
+    """Samples/s per case from the median step time. The cases take turns (round-robin), so
+    load from other processes hits every case alike and ratios stay meaningful on a busy box;
+    each turn runs `block` consecutive steps of one case and times all but the first, as in
+    training, where a step follows a step of the same model (block 1: every timed step follows
+    other cases' steps, with their data in the caches instead of its own)."""
     for step, batches in cases:
         for b in batches[:warmup]:
             step(b)
     times: list[list[float]] = [[] for _ in cases]
     for i in range(steps):
         for k, (step, batches) in enumerate(cases):
-            sync(device)
-            t = time.perf_counter()
-            step(batches[i % len(batches)])
-            sync(device)
-            times[k].append(time.perf_counter() - t)
+            for j in range(block):
+                sync(device)
+                t = time.perf_counter()
+                step(batches[(i * block + j) % len(batches)])
+                sync(device)
+                if j or block == 1:
+                    times[k].append(time.perf_counter() - t)
     return [batches[0][3].shape[0] / float(np.median(t)) for t, (_, batches) in zip(times, cases)]
 
 
@@ -112,6 +117,9 @@ def main() -> None:
     ap.add_argument("--cross-rows", default="1000000,21000000")
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--block", type=int, default=2,
+                    help="consecutive steps per turn; all but the first are timed (1: every "
+                         "timed step follows another case's steps, caches cold)")
     ap.add_argument("--dense", action="store_true", help="also time dense-gradient Adam")
     ap.add_argument("--ids", choices=["uniform", "loguniform"], default="uniform",
                     help="distribution of the random ids (uniform = most rows distinct)")
@@ -176,10 +184,11 @@ def main() -> None:
         if a.dense:
             add(f"search step, dense Adam, {rows_total:,} rows", Supernet(fmap, hp, BENCH_SEARCH), batches,
                 sparse=False)
-    rates = interleaved_rates(cases, device, a.warmup, a.steps)
+    rates = interleaved_rates(cases, device, a.warmup, a.steps, a.block)
     print(f"device {device}, threads {torch.get_num_threads()}, batch {a.batch}, fields "
           f"{a.cont}+{a.cat}, pairs {a.cat * (a.cat - 1) // 2}, s1 {a.s1}, s2 {a.s2}, "
-          f"mlp {hidden}, {a.ids} ids, median of {a.steps} interleaved steps")
+          f"mlp {hidden}, {a.ids} ids, median of {a.steps * max(a.block - 1, 1)} steps "
+          f"({a.steps} turns of {a.block} consecutive steps)")
     kern = "fused C kernels" if native.kernels() is not None and device.type == "cpu" else \
         "PyTorch ops"
     print(f"cross embeddings and LazyAdam: {kern}")
