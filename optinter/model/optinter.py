@@ -321,7 +321,7 @@ class Supernet(CTRModel):
             return self.mlp(x).squeeze(-1)
         e_m = self.memo(cross)
         x = _PairMix.apply(e_o.flatten(1), fact_emb, e_m, w[:, 0], w[:, 1],
-                           self.pair_index[:, 0], self.pair_index[:, 1], self.sel_i, self.sel_j)
+                           self.pair_i, self.pair_j, self.sel_i, self.sel_j)
         return self.mlp(x).squeeze(-1)
 
     def architecture(self) -> dict:

@@ -76,9 +76,9 @@ class LazyAdam(torch.optim.Optimizer):
         lib = native.usable(p, raw, vals, m_all, v_all)
         if lib is None or p.dtype != torch.float32:
             return False
-        raw, vals = raw.contiguous(), vals.contiguous()
-        if raw.numel() >= 2 ** 31:
+        if raw.numel() >= 2 ** 31:  # the kernel's int32 slots index this batch's rows
             return False
+        raw, vals = raw.contiguous(), vals.contiguous()
         maps = self._native_maps.get(id(p))
         if maps is None:
             # a zeroed bit per row (the kernel clears what it sets) and a never-cleared slot

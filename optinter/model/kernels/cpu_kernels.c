@@ -2,9 +2,10 @@
  *
  * Why C: on CPU the supernet's cost beside the MLP is memory traffic, and every PyTorch op is
  * one more pass over [batch, pairs, s2] tensors. These kernels make one pass each: the mixing
- * forward gathers the cross rows straight into the MLP input, its backward recomputes them
- * instead of saving them, and LazyAdam sums duplicate rows and applies Adam in place, with no
- * gather / scatter copies of the parameter and moments.
+ * forward gathers the cross rows straight into the MLP input (keeping a copy in batch order),
+ * its backward reads that copy sequentially instead of the table at random, and LazyAdam sums
+ * duplicate rows and applies Adam in place, with no gather / scatter copies of the parameter
+ * and moments.
  *
  * Threads come from OpenMP (torch's own libgomp team when loaded into a torch process, so the
  * kernels never compete with spinning torch workers); without -fopenmp they run serially.
