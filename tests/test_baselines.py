@@ -11,10 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from optinter.model.baselines import AutoFIS, AutoFISSearch, PIN
+from optinter.model import baselines
+from optinter.model.baselines import AutoFIS, AutoFISSearch, PIN, complete_pair_fields
 from optinter.model.featuremap import FeatureMap
 from optinter.model.grda import GRDA, grda_threshold
-from optinter.model.layers import count_parameters
+from optinter.model.layers import count_parameters, inner_pairs, inner_pairs_gram
 from optinter.model.registry import get_model
 from optinter.model.train import build_optimizers, run_model, train_step
 
@@ -165,6 +166,96 @@ def test_fm_pairwise_equals_brute_force(fmap):
     cat2 = cat.clone()
     cat2[:, 3] = (cat2[:, 3] + 1) % CAT_VOCAB[3]
     assert torch.allclose(model.pairwise(cat2, cont), model.pairwise(cat, cont))
+
+
+def pair_fmap(crossed, pairs=None) -> FeatureMap:
+    """Six categorical fields (two continuous); `pairs` (field positions) overrides the pairs
+    of every crossed field."""
+    cat = [f"C{i + 1}" for i in range(len(crossed))]
+    if pairs is None:
+        pairs = list(itertools.combinations([i for i, c in enumerate(crossed) if c], 2))
+    return FeatureMap.from_dict({
+        "dataset": "pairs", "fields":
+        [{"name": f"I{i + 1}", "type": "continuous"} for i in range(N_CONT)]
+        + [{"name": n, "type": "categorical", "vocab_size": 4 + k, "crossed": c}
+           for k, (n, c) in enumerate(zip(cat, crossed))],
+        "pairs": [{"name": f"{cat[i]}_x_{cat[j]}", "fields": [cat[i], cat[j]], "vocab_size": 5}
+                  for i, j in pairs]})
+
+
+PAIR_SETS = {  # all crossed (the Criteo case), a crossed subset, pair sets the identity can't sum
+    "all": pair_fmap([True] * 6),
+    "subset": pair_fmap([True, False, True, True, False, True]),
+    "incomplete": pair_fmap([True] * 6, pairs=[(0, 1), (2, 1), (3, 5), (0, 4)]),
+    "repeated": pair_fmap([True] * 6, pairs=[(0, 1), (1, 2), (0, 2), (2, 0)]),
+}
+
+
+def test_complete_pair_fields():
+    assert complete_pair_fields([(0, 1), (0, 2), (1, 2)]) == [0, 1, 2]
+    assert complete_pair_fields([(3, 1), (1, 5), (5, 3)]) == [1, 3, 5]  # any order
+    assert complete_pair_fields(np.zeros((0, 2), np.int64)) == []
+    assert complete_pair_fields([(0, 1), (0, 2)]) is None
+    assert complete_pair_fields([(0, 1), (1, 0)]) is None
+    assert complete_pair_fields([(0, 0)]) is None
+
+
+def old_forward(model, cat, cont) -> torch.Tensor:
+    """FM / DeepFM logits with the pair sum taken pair by pair (the code before the identity)."""
+    e = model.emb(cat, cont)
+    out = model.first(cat, cont) + inner_pairs(e[:, :model.n_cat], model.pair_index).sum(1)
+    return out + model.mlp(e.flatten(1)).squeeze(-1) if hasattr(model, "mlp") else out
+
+
+@pytest.mark.parametrize("pairs", PAIR_SETS)
+@pytest.mark.parametrize("name", ["fm", "deepfm"])
+def test_fast_pair_sum_equals_pair_by_pair(name, pairs):
+    """Same logits and gradients as summing every pair's inner product one by one."""
+    fmap = PAIR_SETS[pairs]
+    model = build(name, fmap)
+    assert model.fm_identity == (pairs in ("all", "subset"))
+    with torch.no_grad():  # embeddings of unit scale, so the identity's cancellation shows
+        model.emb.table.weight.normal_()
+    cat, cont, cross, label = batch(fmap, n=50, seed=6)
+    grads = []
+    for fwd in (lambda: model(cat, cont, cross), lambda: old_forward(model, cat, cont)):
+        model.zero_grad()
+        out = fwd()
+        F.binary_cross_entropy_with_logits(out, label).backward()
+        grads.append((out.detach(), [p.grad for p in model.parameters()]))
+    (new, g_new), (old, g_old) = grads
+    assert new.abs().max() > 1  # the pair term is not negligible
+    torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-5)
+    assert [a is None for a in g_new] == [b is None for b in g_old]
+    for a, b in zip(g_new, g_old):
+        if a is not None:
+            torch.testing.assert_close(a.to_dense(), b.to_dense(), rtol=1e-5, atol=1e-6)
+
+
+def test_inner_pairs_gram_keeps_order():
+    e = torch.randn(7, 6, 5, dtype=torch.float64)
+    idx = torch.tensor([[0, 1], [4, 2], [1, 5], [3, 3], [0, 5], [2, 4]])
+    torch.testing.assert_close(inner_pairs_gram(e, idx), inner_pairs(e, idx), rtol=1e-12,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["ipnn", "autofis_search", "autofis"])
+def test_gram_models_match_pair_by_pair(name, monkeypatch):
+    """IPNN's MLP input and AutoFIS's gated sums (search, and a re-train keeping more pairs
+    than there are fields: the Gram path) equal those of per-pair inner products, in order."""
+    fmap = pair_fmap([True] * 6)
+    if name == "autofis_search":
+        torch.manual_seed(0)
+        model = AutoFISSearch(fmap, HP)
+    else:
+        kept = ["factorize"] * 10 + ["naive"] * 5
+        model = build(name, fmap, **({"architecture": kept[::-1]} if name == "autofis" else {}))
+    cat, cont, cross, _ = batch(fmap, n=40, seed=7)
+    e = model.emb(cat, cont)
+    torch.testing.assert_close(model.pairwise_inner(e), inner_pairs(e[:, :6], model.pair_index))
+    new = model(cat, cont, cross)  # train mode: BatchNorm scales AutoFIS's tiny products up
+    monkeypatch.setattr(baselines, "pair_inner", inner_pairs)
+    torch.testing.assert_close(new, model(cat, cont, cross))
 
 
 def test_deepfm_is_fm_plus_mlp(fmap):

@@ -61,7 +61,65 @@ def test_mixing_matches_pytorch_path(factorize_table, sparse):
         assert torch.allclose(g_c[name], g_t[name], atol=1e-5, rtol=1e-4), name
 
 
-def test_kernels_do_not_depend_on_thread_count():
+def kernel_mix(fm, threads: int, sparse: bool = True):
+    """Output and input gradients of the mixing kernel alone, given fixed inputs and a fixed
+    upstream gradient (no MLP: PyTorch's own CPU matrix products may reduce in a
+    thread-dependent order on some processors, and that is not the kernel's promise)."""
+    from optinter.model.optinter import _NativePairMix
+    g = torch.Generator().manual_seed(5)
+    cat, _, cross = batch(fm, n=300)
+    n_pairs, s = fm.n_pairs, HP["s2"]
+    table = torch.randn(sum(fm.pair_vocab), s, generator=g).requires_grad_()
+    x = torch.randn(300, fm.n_categorical, s, generator=g).requires_grad_()
+    e_o = torch.randn(300, 7, generator=g).requires_grad_()
+    w = torch.softmax(torch.randn(n_pairs, 3, generator=g), -1)
+    w_m, w_f = w[:, 0].contiguous().requires_grad_(), w[:, 1].contiguous().requires_grad_()
+    vocab = torch.as_tensor(fm.pair_vocab, dtype=torch.long)
+    offsets = torch.cumsum(vocab, 0) - vocab
+    idx = torch.as_tensor(fm.pair_index)
+    upstream = torch.randn(300, 7 + n_pairs * s, generator=g)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with native.forced("c"):
+            out = _NativePairMix.apply(e_o, x, table, w_m, w_f, cross.contiguous(), offsets,
+                                       vocab, idx[:, 0].contiguous(), idx[:, 1].contiguous(),
+                                       sparse, {})
+            out.backward(upstream)
+    finally:
+        torch.set_num_threads(before)
+    grads = {n: (t.grad.to_dense() if t.grad.is_sparse else t.grad).clone()
+             for n, t in (("table", table), ("x", x), ("e_o", e_o), ("w_m", w_m), ("w_f", w_f))}
+    return out.detach().clone(), grads
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_mixing_kernel_does_not_depend_on_thread_count(sparse):
+    fm = fmap()
+    (out1, g1), *others = [kernel_mix(fm, t, sparse) for t in (1, 2, 3)]
+    for out, g in others:
+        assert torch.equal(out, out1)
+        for name in g1:
+            assert torch.equal(g[name], g1[name]), name
+
+
+def test_lazy_adam_kernel_does_not_depend_on_thread_count():
+    g = torch.Generator().manual_seed(3)
+    ids = [torch.randint(0, 200, (500,), generator=g) for _ in range(4)]
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(lazy_run("c", ids.__getitem__, 0.1, steps=4)[0])
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(r, results[0]) for r in results[1:])
+
+
+def test_supernet_gradients_agree_across_thread_counts():
+    """End to end (kernels + MLP) the thread count may change the MLP's reductions, so only
+    float tolerance is promised across thread counts; the same thread count is bit-identical."""
     fm = fmap()
     torch.manual_seed(0)
     net = Supernet(fm, HP, {})
@@ -69,16 +127,21 @@ def test_kernels_do_not_depend_on_thread_count():
     before = torch.get_num_threads()
     try:
         results = []
-        for threads in (1, 2, 3):
+        for threads in (1, 2, 3, 2):
             torch.set_num_threads(threads)
             results.append(with_kernels("c", lambda: forward_backward(net, data)))
     finally:
         torch.set_num_threads(before)
     (out1, g1), *others = results
+    # float32 sums over 300 rows that partly cancel: tolerance relative to the gradients' scale
+    scale = max(float(v.abs().max()) for v in g1.values())
     for out, g in others:
-        assert torch.equal(out, out1)
-        for name in ("memo.weight", "fact.weight", "arch_logits", "emb.table.weight"):
-            assert torch.equal(g[name], g1[name]), name
+        assert torch.allclose(out, out1, atol=1e-5)
+        for name in g1:
+            assert torch.allclose(g[name], g1[name], rtol=1e-4, atol=1e-5 * scale), name
+    (out2, g2), (out2b, g2b) = results[1], results[3]
+    assert torch.equal(out2, out2b)
+    assert all(torch.equal(g2[n], g2b[n]) for n in g2)
 
 
 def test_out_of_range_cross_id_is_an_index_error():

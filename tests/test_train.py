@@ -27,7 +27,7 @@ def stop_at(step):
 
 
 def weights(ckpt_dir):
-    return torch.load(ckpt_dir / "last.pt", weights_only=False)["model"]
+    return torch.load(ckpt_dir / "last.pt", weights_only=True)["model"]
 
 
 def same(a, b):
@@ -60,9 +60,10 @@ def test_early_stopping_on_validation(tiny_processed, tmp_path):
     assert all(a < b for a, b in zip(hist[:-2], hist[1:-1]))
 
 
-@pytest.mark.parametrize("stage", ["model", "search"])
-def test_resume_reproduces_uninterrupted_run(tiny_processed, tmp_path, stage):
-    hp, train = dict(HP, batch_size=300, epochs=2), dict(TRAIN, checkpoint_every_steps=3)
+@pytest.mark.parametrize("stage,evals", [("model", 1), ("search", 1), ("model", 3)])
+def test_resume_reproduces_uninterrupted_run(tiny_processed, tmp_path, stage, evals):
+    hp = dict(HP, batch_size=300, epochs=2)
+    train = dict(TRAIN, checkpoint_every_steps=3, evals_per_epoch=evals)
 
     def go(tag, hook=None):
         if stage == "model":
@@ -75,9 +76,13 @@ def test_resume_reproduces_uninterrupted_run(tiny_processed, tmp_path, stage):
     full = go("full")
     with pytest.raises(Interrupt):
         go("cut", stop_at(11))  # 8 steps per epoch, a save every 3: resumes from step 9
-    ckpt = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
-    assert ckpt["state"]["step"] == 9 and ckpt["state"]["epoch"] == 1
+    ckpt = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    # a save every 3 steps and after every evaluation (3 per epoch: steps 3, 5, 8, 11, ...)
+    assert ckpt["state"]["step"] == (11 if evals == 3 else 9) and ckpt["state"]["epoch"] == 1
     resumed = go("cut")
+    if evals == 3:
+        assert [h["step"] for h in resumed["history"]][:4] == [3, 5, 8, 11]
+        assert resumed["history"] == full["history"]
     assert same(weights(tmp_path / "full"), weights(tmp_path / "cut"))
     key = "valid_auc" if stage == "model" else "counts"
     assert full[key] == resumed[key]

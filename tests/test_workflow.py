@@ -90,8 +90,10 @@ def test_default_target_builds_the_demo_results(wf, cfg):
     models = cfg["datasets"][demo].get("models", cfg["models"]) + cfg["ablations"]
     seeds = cfg["datasets"][demo].get("seeds", cfg["seeds"])
     assert counts.pop("train_model_seed") == len(models) * len(seeds)
+    # one paper search and one decision (search.recipe) at search.seed, and one of each per seed
+    assert counts.pop("search_paper_seed") == counts.pop("search_seed") == len(seeds)
     assert counts == {"generate_dataset": 1, "ingest": 1, "vocab": 1, "encode": 1, "search": 1,
-                      "train_model": 1, "tables": 1, "mutual_info": 1, "mutual_info_figures": 1,
+                      "search_paper": 1, "train_model": 1, "tables": 1, "mutual_info": 1, "mutual_info_figures": 1,
                       "all": 1}
     runs = {(re.search(r"runs/(\w+)/seed(\d+)\.json", j["output"]).groups())
             for j in jobs if j["rule"] == "train_model_seed"}
@@ -178,11 +180,11 @@ def test_ablation_runs_get_their_own_search_or_s2(wf):
                         "results/demo/runs/optinter_m_s2_4/seed1.json")
     by_output = {j["output"]: j for j in jobs}
     bilevel = by_output["results/demo/runs/optinter_bilevel/seed1.json"]
-    assert "results/demo/search_bilevel/architecture.json" in bilevel["input"]
-    assert by_output["results/demo/search_bilevel/architecture.json"]["rule"] == "search_mode"
+    assert "results/demo/search_bilevel/seed1/architecture.json" in bilevel["input"]
+    assert by_output["results/demo/search_bilevel/seed1/architecture.json"]["rule"] == "search_mode_seed"
     s2 = by_output["results/demo/runs/optinter_m_s2_4/seed1.json"]
     assert "architecture.json" not in s2["input"]
-    assert not any(j["rule"] == "search" for j in jobs)
+    assert not any(j["rule"] in ("search", "search_seed") for j in jobs)
 
 
 def test_unreachable_download_fails_with_a_message_not_a_traceback(wf, tmp_path):

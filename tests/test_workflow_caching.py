@@ -73,10 +73,12 @@ def test_second_run_does_nothing(run):
 def test_search_change_reruns_search_and_what_follows_only(run, tmp_path):
     jobs = _override(run, tmp_path, {"search": {"tau_end": 0.02}})
     rules = {_label(j) for j in jobs}
-    search = next(j for j in jobs if j["rule"] == "search")
+    search = next(j for j in jobs if j["rule"] == "search_paper")
     assert "Params have changed" in search["reason"]
-    # optinter's runs re-train the new architecture; lr and fm do not depend on the search
-    assert rules == {"search", "train_model:optinter", "train_model_seed:optinter/seed1", "tables",
+    # the paper search and each seed's, the decisions that follow them, optinter's re-trains;
+    # lr and fm do not depend on the search
+    assert rules == {"search_paper", "search_paper_seed", "search", "search_seed",
+                     "train_model:optinter", "train_model_seed:optinter/seed1", "tables",
                      "mutual_info", "mutual_info_figures", "all"}
     assert not PREPROCESSING & {j["rule"] for j in jobs}
 

@@ -130,3 +130,39 @@ def fig6_mi_heatmap(table: pd.DataFrame, out: str | Path, value: str = "mi_mm") 
     if table.empty:
         ax_mi.text(0.5, 0.5, "no pairs", transform=ax_mi.transAxes, ha="center")
     _save(fig, out)
+
+
+RECOVERY_SERIES = (("optinter", "OptInter (validated recipe)", "#d62728"),
+                   ("optinter_paper", "OptInter (paper recipe)", "#ff9896"),
+                   ("oracle", "oracle (true architecture)", "black"),
+                   ("random_mean", "random architectures (mean)", "#7f7f7f"),
+                   ("optinter_f", "OptInter-F", "#1f77b4"),
+                   ("optinter_m", "OptInter-M", "#9467bd"),
+                   ("fnn", "FNN", "#2ca02c"))
+
+
+def plot_recovery(summary: dict, out: str | Path) -> None:
+    """Planted benchmark against the data size: macro-F1 of the recovered methods per recipe
+    (left) and test AUC per model (right), mean ± std over seeds."""
+    sizes = [int(n) for n in summary["sizes"]]
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for key, label, color in RECOVERY_SERIES:
+        for ax, get in ((left, lambda b: b.get("recipes", {}).get(key, {}).get("macro_f1")),
+                        (right, lambda b: b["test_auc"].get(key))):
+            stats = [get(summary["by_size"][str(n)]) for n in sizes]
+            if not all(s and s.get("mean") is not None for s in stats):
+                continue
+            mean = np.array([s["mean"] for s in stats])
+            std = np.array([s["std"] or 0.0 for s in stats])
+            ax.errorbar(sizes, mean, yerr=std, marker="o", capsize=3, color=color, label=label)
+    for ax, what in ((left, "macro-F1 of the chosen methods"), (right, "test AUC")):
+        ax.set_xscale("log")
+        ax.set_xlabel("rows generated")
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+    left.set_ylim(0, 1.02)
+    left.set_title("recovery of the planted method per pair", fontsize=10)
+    right.set_title("test AUC (re-trained models)", fontsize=10)
+    right.legend(fontsize=7, loc="lower right")
+    _save(fig, out)

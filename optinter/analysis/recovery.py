@@ -120,35 +120,79 @@ def bayes_test_auc(truth: Mapping, raw_path: str | os.PathLike,
     return auc(test["label"].to_numpy(), oracle_logit(rows, truth))
 
 
-def _case(data_root: Path, results_root: Path, size: int, seed: int,
-          models: Sequence[str]) -> dict:
-    case = case_name(size, seed)
-    truth_path = data_root / case / "raw" / "truth.json"
-    arch_path = results_root / case / "search" / "architecture.json"
-    truth = _read(truth_path, "truth.json")
-    arch = _read(arch_path, "architecture.json")
+RECIPES = {"optinter": "search", "optinter_paper": "search_paper"}  # model -> search folder
+
+
+def _recipe_scores(want: Mapping[str, str], arch: Mapping) -> dict:
     chosen = {p["name"]: p["choice"] for p in arch["pairs"]}
-    want = truth_choices(truth, list(chosen), str(truth_path))
+    planted = [n for n, t in want.items() if t != "naive"]
+    memorize = [n for n, t in want.items() if t == "memorize"]
+    irrelevant = [n for n, t in want.items() if t == "naive"]
     probs = {t: np.mean([p["probs"] for p in arch["pairs"] if want[p["name"]] == t], axis=0)
              for t in METHODS if any(v == t for v in want.values())}
+    return {"recovery": recovery_scores(want, chosen),
+            "separation_auc": separation_auc(want, arch["pairs"]),
+            "counts": {m: sum(c == m for c in chosen.values()) for m in METHODS},
+            "irrelevant_naive": float(np.mean([chosen[n] == "naive" for n in irrelevant])),
+            "planted_kept": float(np.mean([chosen[n] != "naive" for n in planted])),
+            "memorize_kept": all(chosen[n] != "naive" for n in memorize),
+            "mean_probs_by_truth": {t: [float(x) for x in v] for t, v in probs.items()},
+            "missed": {n: {"truth": want[n], "chosen": chosen[n]} for n in planted
+                       if chosen[n] != want[n]},
+            "selection": {k: (arch.get("selection") or {}).get(k) for k in ("k", "grid", "flips")}
+            if arch.get("selection") else None}
+
+
+def _constant_logloss(train_parquet: Path, test_parquet: Path) -> float | None:
+    """Test log loss of predicting the train click rate for every row: a model worse than
+    this has learnt nothing usable about the click probability."""
+    import pyarrow.parquet as pq
+
+    if not (train_parquet.exists() and test_parquet.exists()):
+        return None
+    p = float(np.mean(pq.read_table(train_parquet, columns=["label"])["label"].to_numpy()))
+    y = pq.read_table(test_parquet, columns=["label"])["label"].to_numpy().astype(float)
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    return float(-np.mean(y * math.log(p) + (1 - y) * math.log(1 - p)))
+
+
+def _case(data_root: Path, results_root: Path, size: int, seed: int,
+          models: Sequence[str], random: Sequence[str] = ()) -> dict:
+    case = case_name(size, seed)
+    truth_path = data_root / case / "raw" / "truth.json"
+    truth = _read(truth_path, "truth.json")
+    recipes, want = {}, None
+    for model, folder in RECIPES.items():
+        path = results_root / case / folder / "architecture.json"
+        if model == "optinter" or path.exists():
+            arch = _read(path, "architecture.json")
+            if want is None:
+                names = [p["name"] for p in arch["pairs"]]
+                want = truth_choices(truth, names, str(truth_path))
+            recipes[model] = _recipe_scores(want, arch)
+            if model == "optinter":
+                first = arch
     out = {"size": size, "seed": seed, "case": case, "planted": truth["pairs"],
-           "recovery": recovery_scores(want, chosen),
-           "separation_auc": separation_auc(want, arch["pairs"]),
-           "mean_probs_by_truth": {t: [float(x) for x in v] for t, v in probs.items()},
-           "missed": {n: {"truth": want[n], "chosen": chosen[n]} for n in want
-                      if want[n] != "naive" and chosen[n] != want[n]},
-           "test_auc": {}, "bayes_auc": truth.get("bayes_auc"),
+           **recipes["optinter"], "recipes": recipes,
+           "test_auc": {}, "test_logloss": {}, "valid_auc": {}, "bayes_auc": truth.get("bayes_auc"),
            # the searched supernet itself, argmax-fixed, without re-train (None if not recorded)
-           "supernet_test_auc": (arch.get("supernet") or {}).get("test_auc"),
-           "search_settings": {k: (arch.get("settings") or {}).get(k) for k in
-                               ("mode", "epochs", "best_epoch", "tau_decay_steps")}}
-    for model in ["optinter", "oracle", *models]:
+           "supernet_test_auc": (first.get("supernet") or {}).get("test_auc"),
+           "search_settings": {k: (first.get("settings") or {}).get(k) for k in
+                               ("mode", "recipe", "epochs", "best_epoch", "tau_decay_steps")}}
+    present = [m for m in RECIPES if m in recipes]
+    for model in [*present, "oracle", *models, *random]:
         res = _read(results_root / case / f"{model}.json", f"{model} result")
-        out["test_auc"][model] = float(res["test_auc"])
+        for key in ("test_auc", "test_logloss", "valid_auc"):
+            out[key][model] = float(res[key]) if res.get(key) is not None else math.nan
+    if random:
+        for key in ("test_auc", "test_logloss", "valid_auc"):
+            out[key]["random_mean"] = float(np.mean([out[key][r] for r in random]))
     raw = data_root / case / "raw" / "train.txt"
-    test = data_root / case / "processed" / "test.parquet"
+    processed = data_root / case / "processed"
+    test = processed / "test.parquet"
     if raw.exists() and test.exists():
         out["bayes_test_auc"] = bayes_test_auc(truth, raw, test)
+    out["constant_test_logloss"] = _constant_logloss(processed / "train.parquet", test)
     return out
 
 
@@ -159,56 +203,107 @@ def _stat(values: Sequence[float | None]) -> dict:
             "n": len(vals)}
 
 
+def _ttests(by_model: Mapping[str, Mapping[int, float]], ours: str,
+            others: Sequence[str]) -> dict:
+    tests = {}
+    for other in others:
+        if other == ours or other not in by_model:
+            continue
+        t, p, n = paired_ttest(by_model[ours], by_model[other])
+        diff = [by_model[ours][s] - by_model[other][s] for s in by_model[ours]]
+        tests[f"{ours}_vs_{other}"] = {"t": None if math.isnan(t) else t,
+                                       "p": None if math.isnan(p) else p, "n": n,
+                                       "mean_diff": float(np.mean(diff))}
+    return tests
+
+
 def _size_summary(cases: list[dict], models: Sequence[str], tolerance: float,
                   alpha: float) -> dict:
     by_model = {m: {c["seed"]: c["test_auc"][m] for c in cases} for m in cases[0]["test_auc"]}
     auc = {m: _stat(list(v.values())) for m, v in by_model.items()}
+    others = ["oracle", *RECIPES, *models, "random_mean"]
     tests = {}
-    for other in ["oracle", *models]:
-        t, p, n = paired_ttest(by_model["optinter"], by_model[other])
-        diff = [by_model["optinter"][s] - by_model[other][s] for s in by_model["optinter"]]
-        tests[f"optinter_vs_{other}"] = {"t": None if math.isnan(t) else t,
-                                         "p": None if math.isnan(p) else p, "n": n,
-                                         "mean_diff": float(np.mean(diff))}
-    rec = {m: {k: _stat([c["recovery"]["per_method"][m][k] for c in cases])
-               for k in ("precision", "recall", "f1")} for m in METHODS}
+    for ours in RECIPES:
+        if ours in by_model:
+            tests.update(_ttests(by_model, ours, others))
+    recipes = {}
+    for ours in RECIPES:
+        if ours not in cases[0]["recipes"]:
+            continue
+        rc = [c["recipes"][ours] for c in cases]
 
-    def above(other: str) -> bool | None:
-        key = f"optinter_vs_{other}"
-        if key not in tests or tests[key]["p"] is None:
-            return None
-        return tests[key]["mean_diff"] > 0 and tests[key]["p"] < alpha
+        def above(other: str, ours=ours) -> bool | None:
+            key = f"{ours}_vs_{other}"
+            if key not in tests or tests[key]["p"] is None:
+                return None
+            return tests[key]["mean_diff"] > 0 and tests[key]["p"] < alpha
 
-    gap = tests["optinter_vs_oracle"]["mean_diff"]
-    f1 = _stat([c["recovery"]["macro_f1"] for c in cases])
-    return {"seeds": [c["seed"] for c in cases],
-            "macro_f1": f1,
-            "separation_auc": _stat([c["separation_auc"] for c in cases]),
-            "per_method": rec, "test_auc": auc, "ttests": tests,
-            "bayes_test_auc": _stat([c.get("bayes_test_auc") for c in cases]),
-            "supernet_test_auc": _stat([c.get("supernet_test_auc") for c in cases]),
+        gap = tests[f"{ours}_vs_oracle"]["mean_diff"]
+        f1 = _stat([r["recovery"]["macro_f1"] for r in rc])
+        naive = _stat([r["irrelevant_naive"] for r in rc])
+        recipes[ours] = {
+            "macro_f1": f1, "separation_auc": _stat([r["separation_auc"] for r in rc]),
+            "irrelevant_naive": naive, "planted_kept": _stat([r["planted_kept"] for r in rc]),
+            "counts": {m: _stat([r["counts"][m] for r in rc]) for m in METHODS},
+            "per_method": {m: {k: _stat([r["recovery"]["per_method"][m][k] for r in rc])
+                               for k in ("precision", "recall", "f1")} for m in METHODS},
             "goals": {"macro_f1_ge_0.8": f1["mean"] is not None and f1["mean"] >= 0.8,
                       f"auc_within_{tolerance}_of_oracle": abs(gap) <= tolerance,
-                      "significantly_above_optinter_f": above("optinter_f"),
-                      "significantly_above_fnn": above("fnn")}}
+                      **{f"significantly_above_{o}": above(o)
+                         for o in [*models, "random_mean"] if o in by_model},
+                      "irrelevant_naive_ge_0.95": naive["mean"] is not None
+                      and naive["mean"] >= 0.95,
+                      "every_memorize_pair_kept": all(r["memorize_kept"] for r in rc)}}
+    worse = {m: [c["seed"] for c in cases if c.get("constant_test_logloss") is not None
+                 and not math.isnan(c["test_logloss"][m])
+                 and c["test_logloss"][m] > c["constant_test_logloss"]]
+             for m in cases[0]["test_logloss"] if m != "random_mean"}
+    return {"seeds": [c["seed"] for c in cases],
+            # headline recovery: the configured recipe (model optinter)
+            "macro_f1": recipes["optinter"]["macro_f1"],
+            "separation_auc": recipes["optinter"]["separation_auc"],
+            "per_method": recipes["optinter"]["per_method"],
+            "recipes": recipes, "test_auc": auc, "ttests": tests,
+            "test_logloss": {m: _stat([c["test_logloss"][m] for c in cases])
+                             for m in cases[0]["test_logloss"]},
+            "constant_test_logloss": _stat([c.get("constant_test_logloss") for c in cases]),
+            "worse_than_constant": {m: s for m, s in worse.items() if s},
+            "bayes_test_auc": _stat([c.get("bayes_test_auc") for c in cases]),
+            "supernet_test_auc": _stat([c.get("supernet_test_auc") for c in cases]),
+            "goals": recipes["optinter"]["goals"]}
 
 
 def summarise(sizes: Sequence[int], seeds: Sequence[int], models: Sequence[str],
               data_root: str | os.PathLike, results_root: str | os.PathLike,
               out_json: str | os.PathLike, settings: Mapping | None = None,
-              tolerance: float = 0.003, alpha: float = 0.05) -> dict:
+              tolerance: float = 0.005, alpha: float = 0.05,
+              random: Sequence[str] = ()) -> dict:
     """Collect every (size, seed) case into results/planted/recovery.json.
 
     `models` are the baselines compared with OptInter besides the oracle (e.g. optinter_m,
-    optinter_f, fnn); t-tests are two-tailed, paired by seed, OptInter minus the other model.
+    optinter_f, fnn), `random` the re-trains of random architectures (averaged per case as
+    `random_mean`); t-tests are two-tailed, paired by seed, each recipe minus the other model.
     """
     data_root, results_root = Path(data_root), Path(results_root)
-    cases = [_case(data_root, results_root, int(n), int(s), models)
+    cases = [_case(data_root, results_root, int(n), int(s), models, random)
              for n in sizes for s in seeds]
     by_size = {str(n): _size_summary([c for c in cases if c["size"] == int(n)], models,
                                      tolerance, alpha) for n in sizes}
     out = {"sizes": [int(n) for n in sizes], "seeds": [int(s) for s in seeds],
-           "models": ["optinter", "oracle", *models], "by_size": by_size, "cases": cases,
+           "models": [*RECIPES, "oracle", *models, *(["random_mean"] if random else [])],
+           "random_architectures": len(random), "by_size": by_size, "cases": cases,
            "settings": dict(settings or {}), "tolerance": tolerance, "alpha": alpha}
     write_json(out_json, out)
+    return out
+
+
+def report(sizes: Sequence[int], seeds: Sequence[int], models: Sequence[str],
+           random: Sequence[str], data_root, results_root, out_json, out_fig,
+           settings: Mapping | None = None) -> dict:
+    """recovery.json and its figure (recovery and test AUC against the data size)."""
+    from optinter.analysis.figures import plot_recovery
+
+    out = summarise(sizes, seeds, models, data_root, results_root, out_json, settings,
+                    random=random)
+    plot_recovery(out, out_fig)
     return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,8 @@ AVAZU_HEADER = (
 IPINYOU_LOG_FIELDS = 24  # raw imp.* / clk.* logs
 IPINYOU_FIELDS = (27, 29)  # make-ipinyou-data train.log.txt / test.log.txt
 _SEP = {"criteo": "\t", "avazu": ",", "ipinyou": "\t", "ipinyou_logs": "\t"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HEX8 = re.compile(r"[0-9a-f]{8}")
 
 
 class DataError(ValueError):
@@ -77,7 +81,102 @@ def _first_lines(path: Path, n: int = 2) -> list[str]:
             out.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
             if len(out) == n:
                 break
+    if out:  # DuckDB drops a UTF-8 BOM itself; the header checks here must see the same text
+        out[0] = out[0].removeprefix("\ufeff")
     return out
+
+
+def _shown(text: str, width: int = 40) -> str:
+    """text quoted for a one-line message: control characters escaped, cut after `width`."""
+    cut = text[:width].encode("unicode_escape").decode("ascii")
+    return f"'{cut}{'...' if len(text) > width else ''}'"
+
+
+def _names(items: list[str], limit: int = 6) -> str:
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def _avazu_header_problem(line: str) -> str | None:
+    """None for the canonical header, else which columns are missing, extra or out of place.
+
+    Naming the difference matters: a cut-off copy of two 230-character headers looks identical.
+    """
+    if line == AVAZU_HEADER:
+        return None
+    want, got = AVAZU_HEADER.split(","), line.split(",")
+    if '"' in line and line.replace('"', "") == AVAZU_HEADER:
+        return "found the column names quoted; quoted fields are not part of the Avazu format"
+    if not set(want) & set(got):
+        return f"found no Avazu column name in {_shown(line)}; is the header line missing?"
+    seen: Counter = Counter()
+    extra = []
+    for i, name in enumerate(got):
+        seen[name] += 1
+        if seen[name] > want.count(name):
+            extra.append(f"{_shown(name)} (field {i + 1})")
+    missing = [name for name in want if name not in seen]
+    parts = []
+    if missing:
+        parts.append(f"missing column{'s' * (len(missing) > 1)} {_names(missing)}")
+    if extra:
+        parts.append(f"unexpected column{'s' * (len(extra) > 1)} {_names(extra)}")
+    if not parts:  # the same names in another order
+        moved = [f"field {i + 1} is {g} (expected {w})" for i, (w, g) in enumerate(zip(want, got))
+                 if w != g]
+        parts.append(f"columns out of order: {_names(moved)}")
+    return "; ".join(parts)
+
+
+def _looks_like_header(line: str) -> bool:
+    """True for a line of column names (label, I1, ...): a data line has a 0/1 label and integers."""
+    fields = re.split(r"[\t,]", line)
+    return (fields[0] not in ("0", "1") and all(_NAME.fullmatch(x) for x in fields)
+            and not all(_HEX8.fullmatch(x) for x in fields[1:]))
+
+
+# In a CRLF file a bare LF or a CR that ends no line is odd; in an LF file every CR is.
+_ODD_ENDING = {b"\r\n": re.compile(rb"(?<!\r)\n|\r(?!\n)"), b"\n": re.compile(rb"\r")}
+
+
+def _line_ending_problem(path: Path, chunk: int = 1 << 24) -> tuple[int, str] | None:
+    """(physical line, what is wrong) for the first line whose ending differs from line 1's.
+
+    DuckDB only says its "state machine reached an invalid state" (no line), and its lenient
+    mode reads a CRLF as two lines, so this runs here, on the error path only, as one regex
+    search per chunk. A chunk's last byte is judged in the next round, once the byte after it
+    is known.
+    """
+    opener = gzip.open if _compression(path) == "gzip" else open
+    style = None
+    newlines = 0  # LFs before buf[lo]
+    buf, lo = b"", 0
+    with opener(path, "rb") as f:
+        while True:
+            data = f.read(chunk)
+            final = not data
+            buf += data
+            if style is None:
+                first = buf.find(b"\n")
+                if first < 0 and not final and len(buf) < 1 << 26:  # else: no line ends at all
+                    continue
+                style = b"\r\n" if first > 0 and buf[first - 1:first] == b"\r" else b"\n"
+            hi = len(buf) if final else len(buf) - 1
+            m = _ODD_ENDING[style].search(buf, lo)
+            if m is not None and m.start() < hi:
+                line = newlines + buf.count(b"\n", lo, m.start()) + 1
+                if m.group() == b"\r" and buf[m.start() + 1:m.start() + 2] != b"\n":
+                    return line, ("carriage return (CR) inside the line; expected lines ending "
+                                  "in LF or CRLF")
+                this, other = ("CRLF", "LF") if style == b"\n" else ("LF", "CRLF")
+                return line, (f"ends with {this}, but line 1 ends with {other}; expected one "
+                              "line-ending style in the whole file (convert it with dos2unix)")
+            if final:
+                return None
+            if hi <= lo:  # nothing decided yet (a one-byte first read)
+                continue
+            newlines += buf.count(b"\n", lo, hi)
+            buf, lo = buf[hi - 1:], 1  # keep one byte of context before the undecided last byte
 
 
 def _existing(path: Path, what: str) -> Path:
@@ -118,11 +217,17 @@ def resolve(fmt: str, source: str | Path) -> RawSource:
         raise DataError(f"{source}: empty file (expected {what})")
     comp = _compression(source)
     if fmt == "criteo":
+        if _looks_like_header(lines[0]):
+            names = _names([_shown(x, 20) for x in re.split(r"[\t,]", lines[0])], 4)
+            raise DataError(f"{source}: line 1: Criteo files have no header line, found the "
+                            f"column names {names}; remove line 1 (expected 40 tab-separated "
+                            "fields: label, I1-I13, C1-C26)")
         return _with_digest(RawSource(fmt, "criteo", (source,), compression=comp))
     if fmt == "avazu":
-        if lines[0] != AVAZU_HEADER:
-            raise DataError(f"{source}: line 1: expected the Avazu header '{AVAZU_HEADER}', "
-                            f"found '{lines[0][:120]}'")
+        problem = _avazu_header_problem(lines[0])
+        if problem:
+            raise DataError(f"{source}: line 1: expected the Avazu header (24 comma-separated "
+                            f"columns id,click,hour,C1,...,C20,C21); {problem}")
         return _with_digest(RawSource(fmt, "avazu", (source,), skip=1, compression=comp))
     skip = 1 if lines[0].startswith("click\t") else 0
     data = lines[skip:]
@@ -163,6 +268,9 @@ def explain_failure(con: duckdb.DuckDBPyConnection, src: RawSource, err: Excepti
                                 compression=src.compression, sep=_SEP[layout], layout=layout,
                                 ncols=src.ncols).fetchall()
         except duckdb.Error as inner:  # the file cannot even be split into lines
+            ending = _line_ending_problem(path)
+            if ending:
+                return DataError(f"{path}: line {ending[0]}: {ending[1]}")
             return DataError(f"{path}: cannot be read as {src.fmt} text (plain or gzip, UTF-8, "
                              f"one line ending style): {_first_line(inner)}")
         if rows:

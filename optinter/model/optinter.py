@@ -325,14 +325,21 @@ class Supernet(CTRModel):
         return self.mlp(x).squeeze(-1)
 
     def architecture(self) -> dict:
-        """Per pair: softmax(log alpha) probabilities and the argmax choice (Eq. 19)."""
-        probs = torch.softmax(self.arch_logits.detach().float(), -1).cpu().numpy()
+        """Per pair: log alpha, softmax(log alpha) at tau = 1 (`probs`) and at the final
+        temperature, and the argmax choice (Eq. 19)."""
+        logits = self.arch_logits.detach().float().cpu()
+        probs = torch.softmax(logits, -1).numpy()
+        # what the relaxation mixed with at the end of the search (tau_end): near one-hot even
+        # where the tau = 1 probabilities look close to uniform
+        final = torch.softmax(logits / self.tau, -1).numpy()
         pairs, counts = [], {m: 0 for m in METHODS}
-        for p, pr in zip(self.fmap.pairs, probs):
+        for p, lg, pr, fi in zip(self.fmap.pairs, logits.numpy(), probs, final):
             choice = METHODS[int(np.argmax(pr))]
             counts[choice] += 1
             pairs.append({"name": p.name, "fields": list(p.fields),
-                          "probs": [float(x) for x in pr], "choice": choice})
+                          "probs": [float(x) for x in pr], "choice": choice,
+                          "logits": [float(x) for x in lg],
+                          "probs_final_tau": [float(x) for x in fi]})
         return {"methods": list(METHODS), "pairs": pairs, "counts": counts,
                 "temperature": self.tau, "relaxation": self.relaxation}
 

@@ -24,6 +24,7 @@ from optinter.model.layers import CTRModel, count_parameters
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc, log_loss_from_logits
 from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
+from optinter.model import selection
 from optinter.model.registry import get_model
 from optinter.model.sparse_adam import LazyAdam
 
@@ -122,8 +123,9 @@ class FitState:
     samples: int = 0
     best_auc: float = -1.0
     best_logloss: float = float("nan")
-    best_epoch: int = 0       # 1-based; 0 = none yet
-    bad_epochs: int = 0
+    best_epoch: float = 0     # epochs of training at the best evaluation (1.0 = end of the
+    best_step: int = 0        # first epoch); 0 = none yet
+    bad_evals: int = 0        # evaluations since the best one
     done: bool = False
     train_seconds: float = 0.0  # wall time of fit (steps + validation), summed over resumes
     step_seconds: float = 0.0   # wall time of training steps only
@@ -175,13 +177,13 @@ class Trainer:
     def restore_best(self) -> None:
         path = self.ckpt_dir / "best.pt"
         if path.exists():
-            self.model.load_state_dict(torch.load(path, map_location=self.device))
+            self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
 
     def try_resume(self) -> bool:
         path = self.ckpt_dir / "last.pt"
         if not path.exists():
             return False
-        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        ckpt = torch.load(path, map_location=self.device, weights_only=True)
         if ckpt.get("fingerprint") != self.fingerprint:
             log.warning("%s belongs to another configuration; starting afresh", path)
             return False
@@ -212,16 +214,51 @@ class Trainer:
             self.state.aux_batch = 0
 
     # loop --------------------------------------------------------------------------------
+    def _eval_points(self, n_batches: int) -> set[int]:
+        """Batch counts within an epoch after which validation runs: `evals_per_epoch` evenly
+        spaced points, the last at the epoch's end (1 = once per epoch, the paper's protocol).
+        Memorising models overfit within their first epoch on small data, so their best
+        weights lie between epoch ends."""
+        k = max(1, min(int(self.cfg.get("evals_per_epoch", 1) or 1), n_batches))
+        return {int(round(n_batches * (i + 1) / k)) for i in range(k)}
+
+    def _validate(self, n_batches: int, loss_sum: torch.Tensor, n_loss: int) -> None:
+        st = self.state
+        self._lap(True)
+        metrics = evaluate(self.model, self.data["valid"])
+        at = round(st.epoch + st.batch / n_batches, 4)  # epochs of training seen so far
+        tau = getattr(self.model, "tau", None)
+        st.history.append({"epoch": at, "step": st.step,
+                           "train_loss": float(loss_sum) / max(n_loss, 1),
+                           "valid_auc": metrics["auc"], "valid_logloss": metrics["logloss"],
+                           **({"tau": tau} if tau is not None else {})})
+        log.info("epoch %.2f: train loss %.5f, valid AUC %.5f, logloss %.5f%s", at,
+                 st.history[-1]["train_loss"], metrics["auc"], metrics["logloss"],
+                 f", tau {tau:.4f}" if tau is not None else "")
+        if metrics["auc"] > st.best_auc:
+            st.best_auc, st.best_logloss = metrics["auc"], metrics["logloss"]
+            st.best_epoch, st.best_step, st.bad_evals = at, st.step, 0
+            self.save_best()
+        else:
+            st.bad_evals += 1
+            # patience is in epochs: that many epochs' evaluations without improvement are
+            # tolerated (0: stop at the first)
+            st.done = st.bad_evals > int(self.hp["patience"]) * len(self._eval_points(n_batches))
+        self._lap(False)
+
+    # loop --------------------------------------------------------------------------------
     def fit(self) -> FitState:
         self.try_resume()
-        epochs, patience = int(self.hp["epochs"]), int(self.hp["patience"])
+        epochs = int(self.hp["epochs"])
         train: ParquetBatches = self.data["train"]
+        n_batches = len(train)
+        points = self._eval_points(n_batches)
         aux_iter = self._aux_stream() if self.mode == "bilevel" else None
         tty = sys.stderr.isatty()
         self._t = time.perf_counter()
         st = self.state
         while st.epoch < epochs and not st.done:
-            bar = tqdm(total=len(train), initial=st.batch, desc=f"epoch {st.epoch + 1}",
+            bar = tqdm(total=n_batches, initial=st.batch, desc=f"epoch {st.epoch + 1}",
                        disable=not tty, leave=False)
             loss_sum, n_loss = torch.zeros((), device=self.device), 0
             for batch in train.iterate(st.epoch, st.batch):
@@ -233,38 +270,34 @@ class Trainer:
                 if tty and n_loss % 20 == 0:
                     bar.set_postfix(loss=f"{loss_sum.item() / n_loss:.4f}")
                 bar.update(1)
-                if self.every and st.step % self.every == 0:
+                stop = False
+                if st.batch in points:
+                    self._validate(n_batches, loss_sum, n_loss)
+                    loss_sum, n_loss = torch.zeros((), device=self.device), 0
+                    if st.batch == n_batches:
+                        st.epoch, st.batch = st.epoch + 1, 0
+                    self.save()  # after the evaluation, so a resume never skips one
+                    stop = st.done or st.batch == 0
+                elif self.every and st.step % self.every == 0:
                     self._lap(True)
                     self.save()
                 if self.on_step is not None:
                     self.on_step(st)
+                if stop:
+                    break
             bar.close()
-            self._lap(True)
-            metrics = evaluate(self.model, self.data["valid"])
-            st.epoch += 1
-            st.batch = 0
-            tau = getattr(self.model, "tau", None)
-            st.history.append({"epoch": st.epoch, "train_loss": float(loss_sum) / max(n_loss, 1),
-                               "valid_auc": metrics["auc"], "valid_logloss": metrics["logloss"],
-                               **({"tau": tau} if tau is not None else {})})
-            log.info("epoch %d: train loss %.5f, valid AUC %.5f, logloss %.5f%s", st.epoch,
-                     st.history[-1]["train_loss"], metrics["auc"], metrics["logloss"],
-                     f", tau {tau:.4f}" if tau is not None else "")
-            if metrics["auc"] > st.best_auc:
-                st.best_auc, st.best_logloss = metrics["auc"], metrics["logloss"]
-                st.best_epoch, st.bad_epochs = st.epoch, 0
-                self.save_best()
-            else:
-                st.bad_epochs += 1
-                # patience = epochs without improvement tolerated (0: stop at the first)
-                st.done = st.bad_epochs > patience
-            self._lap(False)
-            self.save()
         self.restore_best()
         return st
 
 
-def _fingerprint(**parts) -> str:
+def runtime(device) -> dict:
+    """Where a run computed: results are bit-identical only for the same device, thread count
+    and torch build (CPU matrix products may reduce in a thread-dependent order)."""
+    return {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def _fingerprint(device, **parts) -> str:
+    parts["runtime"] = runtime(device)
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -307,15 +340,47 @@ def evaluate_supernet(model: Supernet, fmap: FeatureMap, hp: dict, valid: Parque
             "params": count_parameters(net)}
 
 
+def _validated(arch: dict, data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: int,
+               ckpt_dir) -> dict:
+    """The `validated` recipe (selection.py) on a finished search: re-trains of candidate
+    architectures from its ranking, judged on validation only. The paper's argmax stays in
+    each pair's `search_choice`."""
+    cfg = selection.settings(search_cfg)
+    sel_hp = dict(hp)
+    if cfg.get("epochs"):
+        sel_hp["epochs"] = int(cfg["epochs"])
+
+    def fit(choices: list[str], tag: str) -> dict:
+        _, st, *_ = fit_model("optinter", data_dir, sel_hp, train_cfg, seed,
+                              Path(ckpt_dir) / "select" / tag, architecture=choices,
+                              search_cfg=search_cfg)
+        return {"valid_auc": st.best_auc, "valid_logloss": st.best_logloss}
+
+    probs = np.array([p["probs"] for p in arch["pairs"]])
+    t0 = time.perf_counter()
+    out = selection.decide(probs, fit, cfg)
+    pairs = [{**p, "search_choice": p["choice"], "choice": c}
+             for p, c in zip(arch["pairs"], out["choices"])]
+    counts = {m: out["choices"].count(m) for m in METHODS}
+    return {**arch, "pairs": pairs, "counts": counts, "search_counts": arch["counts"],
+            "selection": {"settings": cfg, "k": out["k"], "valid_auc": out["valid_auc"],
+                          "valid_logloss": out["valid_logloss"], "grid": out["grid"],
+                          "flips": out["flips"], "seconds": time.perf_counter() - t0}}
+
+
 def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
                ckpt_dir, on_step=None) -> dict:
-    """Search stage (Alg. 1): train the supernet, write architecture.json (argmax per pair)."""
+    """Search stage (Alg. 1): train the supernet, write architecture.json (argmax per pair with
+    `search.recipe: paper`; decided on validation from the search's ranking with `validated`)."""
     mode = search_cfg.get("mode", "joint")
     if mode not in SEARCH_MODES:
         raise ValueError(f"search.mode: expected one of {SEARCH_MODES}, got {mode!r}")
+    recipe = search_cfg.get("recipe", "paper")
+    if recipe not in selection.RECIPES:
+        raise ValueError(f"search.recipe: expected one of {selection.RECIPES}, got {recipe!r}")
     seed = int(search_cfg.get("seed", train_cfg.get("seed", 0)))
     fmap, device, fm_digest = _setup(data_dir, train_cfg, seed)
-    settings = {"mode": mode, "hp": hp, "search": search_cfg,
+    settings = {"mode": mode, "recipe": recipe, "hp": hp, "search": search_cfg,
                 "sparse_embeddings": bool(train_cfg.get("sparse_embeddings", True))}
     if mode == "random":
         # Table VIII "Random": every pair gets a uniformly drawn method, no training
@@ -329,25 +394,31 @@ def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
         data = _loaders(fmap, hp, train_cfg, seed, device, bilevel=mode == "bilevel")
         model = Supernet(fmap, hp, search_cfg, steps_per_epoch=len(data["train"])).to(device)
         model.set_sparse(bool(train_cfg.get("sparse_embeddings", True)))
-        fp = _fingerprint(stage="search", hp=hp, search=search_cfg, seed=seed, fmap=fm_digest,
+        # the recipe acts after the supernet's training: both recipes share its checkpoint
+        supernet_cfg = {k: v for k, v in search_cfg.items() if k not in ("recipe", "select")}
+        fp = _fingerprint(device, stage="search", hp=hp, search=supernet_cfg, seed=seed, fmap=fm_digest,
                           sparse=settings["sparse_embeddings"])
         st = Trainer(model, hp, train_cfg, data, ckpt_dir, fp, mode=mode,
                      on_step=on_step).fit()
         arch = model.architecture()
         arch["supernet"] = evaluate_supernet(model, fmap, hp, data["valid"], device)
+        if recipe == "validated":
+            arch = _validated(arch, data_dir, hp, search_cfg, train_cfg, seed, ckpt_dir)
         settings.update(epochs=st.epoch, best_epoch=st.best_epoch, valid_auc=st.best_auc,
                         valid_logloss=st.best_logloss, train_seconds=st.train_seconds,
                         tau_decay_steps=model.tau_decay_steps, steps_per_epoch=len(data["train"]),
-                        history=st.history, device=str(device))
+                        best_step=st.best_step, history=st.history, **runtime(device))
     out = {"dataset": fmap.dataset, "seed": seed, **arch, "settings": settings}
     write_json(out_arch, out)
     log.info("architecture %s -> %s", out["counts"], out_arch)
     return out
 
 
-def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_json, ckpt_dir,
-              architecture=None, search_cfg: dict | None = None, on_step=None) -> dict:
-    """Train any registered model with the shared loop and write its results json."""
+def fit_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_dir,
+              architecture=None, search_cfg: dict | None = None, on_step=None):
+    """Fit any registered model with the shared loop, resumably, up to its best validation
+    weights; never reads the test split. Returns (model, state, fmap, loaders, device,
+    architecture)."""
     fmap, device, fm_digest = _setup(data_dir, train_cfg, int(seed))
     cls = get_model(name)
     if architecture is None and hasattr(cls, "search_stage"):
@@ -358,9 +429,40 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
     model.set_sparse(sparse)
     data = _loaders(fmap, hp, train_cfg, int(seed), device)
     arch_choices = load_choices(architecture, fmap) if architecture is not None else None
-    fp = _fingerprint(stage="model", name=name, hp=hp, seed=int(seed), fmap=fm_digest,
+    fp = _fingerprint(device, stage="model", name=name, hp=hp, seed=int(seed), fmap=fm_digest,
                       sparse=sparse, arch=arch_choices, search=search_cfg)
     st = Trainer(model, hp, train_cfg, data, ckpt_dir, fp, on_step=on_step).fit()
+    return model, st, fmap, data, device, architecture
+
+
+def run_select(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arch, out_arch,
+               ckpt_dir) -> dict:
+    """The search stage's decision as configured by `search.recipe`: `paper` writes the
+    paper search's architecture (argmax, Eq. 19) unchanged; `validated` decides from its
+    ranking on validation data (selection.py)."""
+    recipe = search_cfg.get("recipe", "paper")
+    if recipe not in selection.RECIPES:
+        raise ValueError(f"search.recipe: expected one of {selection.RECIPES}, got {recipe!r}")
+    arch = json.loads(Path(search_arch).read_text())
+    if recipe == "validated":
+        if arch.get("settings", {}).get("mode") == "random":
+            raise ValueError(f"{search_arch}: a random architecture has no ranking to validate")
+        seed = int(arch.get("seed", search_cfg.get("seed", 0)))
+        body = {k: v for k, v in arch.items() if k not in ("dataset", "seed", "settings")}
+        arch = {"dataset": arch.get("dataset"), "seed": seed,
+                **_validated(body, data_dir, hp, search_cfg, train_cfg, seed, ckpt_dir),
+                "settings": {**arch.get("settings", {}), "recipe": "validated",
+                             "search_architecture": str(search_arch)}}
+    write_json(out_arch, arch)
+    log.info("architecture (%s) %s -> %s", recipe, arch["counts"], out_arch)
+    return arch
+
+
+def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_json, ckpt_dir,
+              architecture=None, search_cfg: dict | None = None, on_step=None) -> dict:
+    """Train any registered model with the shared loop and write its results json."""
+    model, st, fmap, data, device, architecture = fit_model(
+        name, data_dir, hp, train_cfg, seed, ckpt_dir, architecture, search_cfg, on_step)
     # the test split is read exactly once, after model selection on validation
     test = evaluate(model, ParquetBatches(fmap, "test", data["valid"].batch_size, device=device))
     extra = model.extra_outputs()
@@ -372,7 +474,7 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
            "epochs": st.epoch, "best_epoch": st.best_epoch,
            "train_seconds": st.train_seconds,
            "samples_per_second": st.samples / st.step_seconds if st.step_seconds else None,
-           "device": str(device), "history": st.history,
+           "best_step": st.best_step, **runtime(device), "history": st.history,
            "config": {"hp": hp, "train": train_cfg, "search": search_cfg,
                       "architecture": str(architecture) if isinstance(architecture, (str, Path))
                       else None}, **extra}

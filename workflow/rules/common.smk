@@ -125,9 +125,11 @@ def hp(wc) -> dict:
 
 
 # Model names the workflow understands beyond the registry (docs/design.md, Tables):
+#   optinter_paper                      re-train of the paper recipe's architecture (argmax)
 #   optinter_random / optinter_bilevel  re-train of an architecture searched with that mode
 #   optinter_s2_{k} / optinter_m_s2_{k} re-train / OptInter-M with s2 = k
-SEARCH_MODE_RUNS = {"optinter_random": "random", "optinter_bilevel": "bilevel"}
+SEARCH_MODE_RUNS = {"optinter_random": "random", "optinter_bilevel": "bilevel",
+                    "optinter_paper": "paper"}
 S2_RUN = re.compile(r"^(optinter|optinter_m)_s2_(\d+)$")
 # OptInter-M/F are the re-train network with one fixed method: of the search settings only the
 # factorize table shapes them, so only it is passed (and only its change re-runs them).
@@ -143,12 +145,29 @@ def base_model(model: str) -> str:
 
 
 def architecture_of(wc) -> str | None:
-    """The architecture.json a model re-trains, if any."""
+    """The architecture.json a model re-trains, if any: a per-seed run re-trains the search
+    of its own seed (so the spread over seeds includes the search's), the single run
+    results/{dataset}/{model}.json the search at search.seed."""
+    per_seed = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
     if wc.model in SEARCH_MODE_RUNS:
-        return f"results/{wc.dataset}/search_{SEARCH_MODE_RUNS[wc.model]}/architecture.json"
+        return f"results/{wc.dataset}/search_{SEARCH_MODE_RUNS[wc.model]}{per_seed}/architecture.json"
     if base_model(wc.model) == "optinter":
-        return f"results/{wc.dataset}/search/architecture.json"
+        return f"results/{wc.dataset}/search{per_seed}/architecture.json"
     return None
+
+
+def search_seed_cfg(wc) -> dict:
+    """The search settings of one search job: a seed{s} folder searches with seed s."""
+    cfg = dict(config["search"])
+    if "seed" in wc.keys():
+        cfg["seed"] = int(wc.seed)
+    return cfg
+
+
+def search_ckpt(wc) -> str:
+    """Supernet checkpoints, shared by the paper and validated recipes of one seed."""
+    tail = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
+    return f"data/checkpoints/{wc.dataset}/search{tail}"
 
 
 def model_hp(wc) -> dict:

@@ -16,7 +16,10 @@ PL_DATA = "data/planted/{case}"
 PL_RES = "results/planted/{case}"
 PL_CKPT = "data/checkpoints/planted/{case}"
 PL_CASE = r"n\d+_s\d+"
-PL_MODELS = ["optinter", "oracle", *PLANTED["baselines"]]
+PL_RANDOM = [f"random{r}" for r in range(1, int(PLANTED.get("random_architectures", 0)) + 1)]
+# optinter: the configured recipe (search.recipe + planted.search); optinter_paper: the paper's
+# argmax; random{r}: re-trains of uniformly random architectures (the paper's Table VIII control)
+PL_MODELS = ["optinter", "optinter_paper", "oracle", *PLANTED["baselines"], *PL_RANDOM]
 PL_SPLITS = ("train", "valid", "test")
 
 
@@ -46,11 +49,18 @@ def pl_train(wc) -> dict:
 
 def pl_model_inputs(wc) -> dict:
     files = pl_processed(wc)
-    if wc.pmodel == "optinter":
-        files["architecture"] = f"{PL_RES}/search/architecture.json"
+    arch = {"optinter": "search", "optinter_paper": "search_paper"}.get(wc.pmodel)
+    if arch:
+        files["architecture"] = f"{PL_RES}/{arch}/architecture.json"
     elif wc.pmodel == "oracle":
         files["architecture"] = f"{PL_RES}/oracle_architecture.json"
+    elif wc.pmodel.startswith("random"):
+        files["architecture"] = f"{PL_RES}/search_{wc.pmodel}/architecture.json"
     return files
+
+
+def pl_is_optinter(name: str) -> bool:
+    return name in ("optinter", "optinter_paper", "oracle") or name.startswith("random")
 
 
 rule planted_generate:
@@ -96,9 +106,56 @@ rule planted_prepare:
         "../scripts/planted_prepare.py"
 
 
+rule planted_search_paper:
+    input:
+        **pl_processed(),
+    output:
+        f"{PL_RES}/search_paper/architecture.json",
+    params:
+        hp=pl_hp,
+        search=lambda wc: {**pl_search(wc), "recipe": "paper"},
+        train=pl_train,
+        data_dir=f"{PL_DATA}/processed",
+        ckpt_dir=f"{PL_CKPT}/search",
+    wildcard_constraints:
+        case=PL_CASE,
+    log:
+        "logs/planted/{case}/search_paper.log",
+    benchmark:
+        "benchmarks/planted/{case}/search_paper.tsv"
+    threads: config["resources"]["train_threads"]
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime"],
+        gpu=config["resources"]["train_gpus"],
+    script:
+        "../scripts/planted_search.py"
+
+
+# a random architecture per control run, seeded by the case and the run (no training)
+use rule planted_search_paper as planted_search_random with:
+    output:
+        f"{PL_RES}/search_random{{r}}/architecture.json",
+    params:
+        hp=pl_hp,
+        search=lambda wc: {**pl_search(wc), "mode": "random", "recipe": "paper",
+                           "seed": 1000 * pl_size_seed(wc)[1] + int(wc.r)},
+        train=pl_train,
+        data_dir=f"{PL_DATA}/processed",
+        ckpt_dir=f"{PL_CKPT}/search_random{{r}}",
+    wildcard_constraints:
+        case=PL_CASE,
+        r=r"\d+",
+    log:
+        "logs/planted/{case}/search_random{r}.log",
+    benchmark:
+        "benchmarks/planted/{case}/search_random{r}.tsv"
+
+
 rule planted_search:
     input:
         **pl_processed(),
+        search=f"{PL_RES}/search_paper/architecture.json",
     output:
         f"{PL_RES}/search/architecture.json",
     params:
@@ -106,7 +163,7 @@ rule planted_search:
         search=pl_search,
         train=pl_train,
         data_dir=f"{PL_DATA}/processed",
-        ckpt_dir=f"{PL_CKPT}/search",
+        ckpt_dir=f"{PL_CKPT}/search/select",
     wildcard_constraints:
         case=PL_CASE,
     log:
@@ -119,7 +176,7 @@ rule planted_search:
         runtime=config["resources"]["train_runtime"],
         gpu=config["resources"]["train_gpus"],
     script:
-        "../scripts/planted_search.py"
+        "../scripts/select.py"
 
 
 rule planted_oracle_architecture:
@@ -145,7 +202,7 @@ rule planted_train:
     output:
         f"{PL_RES}/{{pmodel}}.json",
     params:
-        name=lambda wc: "optinter" if wc.pmodel in ("optinter", "oracle") else wc.pmodel,
+        name=lambda wc: "optinter" if pl_is_optinter(wc.pmodel) else wc.pmodel,
         hp=pl_hp,
         train=pl_train,
         search=pl_search,
@@ -168,24 +225,30 @@ rule planted_train:
         "../scripts/planted_train.py"
 
 
+PL_CASES = [case_name(n, s) for n in PLANTED["sizes"] for s in PLANTED["seeds"]]
+
+
 rule planted_recovery:
     input:
-        truth=expand(f"{PL_DATA}/raw/truth.json", case=[case_name(n, s)
-                     for n in PLANTED["sizes"] for s in PLANTED["seeds"]]),
-        arch=expand(f"{PL_RES}/search/architecture.json", case=[case_name(n, s)
-                    for n in PLANTED["sizes"] for s in PLANTED["seeds"]]),
-        results=expand(f"{PL_RES}/{{pmodel}}.json", case=[case_name(n, s)
-                       for n in PLANTED["sizes"] for s in PLANTED["seeds"]], pmodel=PL_MODELS),
-        test=expand(f"{PL_DATA}/processed/test.parquet", case=[case_name(n, s)
-                    for n in PLANTED["sizes"] for s in PLANTED["seeds"]]),
+        truth=expand(f"{PL_DATA}/raw/truth.json", case=PL_CASES),
+        arch=expand(f"{PL_RES}/{{search}}/architecture.json", case=PL_CASES,
+                    search=["search", "search_paper"]),
+        results=expand(f"{PL_RES}/{{pmodel}}.json", case=PL_CASES, pmodel=PL_MODELS),
+        test=expand(f"{PL_DATA}/processed/test.parquet", case=PL_CASES),
     output:
-        "results/planted/recovery.json",
+        json="results/planted/recovery.json",
+        fig=report(
+            "results/planted/recovery_by_size.png",
+            caption="../report/planted.rst",
+            category="Planted benchmark",
+        ),
     params:
         sizes=PLANTED["sizes"],
         seeds=PLANTED["seeds"],
         baselines=PLANTED["baselines"],
+        random=PL_RANDOM,
         settings=lambda wc: {"planted": PLANTED, "search": {**config["search"], **PLANTED["search"]},
-                             "hp": pl_hp()},
+                             "hp": pl_hp(), "train": config["train"]},
     log:
         "logs/planted/recovery.log",
     threads: 1

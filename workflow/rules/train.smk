@@ -9,16 +9,51 @@ TRAIN_RESOURCES = dict(
 )
 
 
+# The paper's search (Alg. 1, argmax per pair): results/{dataset}/search_paper/, re-trained
+# as model optinter_paper. rule search then decides the architecture that model `optinter`
+# re-trains with config search.recipe (paper: the same file; validated: from its ranking, on
+# validation data). A seed{s} folder is the same with search seed s (the per-seed runs).
+rule search_paper:
+    input:
+        **processed(),
+    output:
+        f"{RESULTS}/search_paper/architecture.json",
+    params:
+        hp=hp,
+        search=lambda wc: {**search_seed_cfg(wc), "recipe": "paper"},
+        train=config["train"],
+        ckpt_dir=search_ckpt,
+    log:
+        "logs/search_paper/{dataset}.log",
+    benchmark:
+        "benchmarks/search_paper/{dataset}.tsv"
+    threads: res("train_threads")
+    resources:
+        **TRAIN_RESOURCES,
+    script:
+        "../scripts/search.py"
+
+
+use rule search_paper as search_paper_seed with:
+    output:
+        f"{RESULTS}/search_paper/seed{{seed}}/architecture.json",
+    log:
+        "logs/search_paper/{dataset}/seed{seed}.log",
+    benchmark:
+        "benchmarks/search_paper/{dataset}/seed{seed}.tsv"
+
+
 rule search:
     input:
         **processed(),
+        search=f"{RESULTS}/search_paper/architecture.json",
     output:
         f"{RESULTS}/search/architecture.json",
     params:
         hp=hp,
-        search=config["search"],
+        search=search_seed_cfg,
         train=config["train"],
-        ckpt_dir=f"{CKPT}/search",
+        ckpt_dir=lambda wc: f"{search_ckpt(wc)}/select",
     log:
         "logs/search/{dataset}.log",
     benchmark:
@@ -27,16 +62,28 @@ rule search:
     resources:
         **TRAIN_RESOURCES,
     script:
-        "../scripts/search.py"
+        "../scripts/select.py"
+
+
+use rule search as search_seed with:
+    input:
+        **processed(),
+        search=f"{RESULTS}/search_paper/seed{{seed}}/architecture.json",
+    output:
+        f"{RESULTS}/search/seed{{seed}}/architecture.json",
+    log:
+        "logs/search/{dataset}/seed{seed}.log",
+    benchmark:
+        "benchmarks/search/{dataset}/seed{seed}.tsv"
 
 
 # Search with another mode (Table VIII: random, bilevel) for the optinter_{mode} runs.
-use rule search as search_mode with:
+use rule search_paper as search_mode with:
     output:
         f"{RESULTS}/search_{{mode}}/architecture.json",
     params:
         hp=hp,
-        search=lambda wc: {**config["search"], "mode": wc.mode},
+        search=lambda wc: {**search_seed_cfg(wc), "mode": wc.mode, "recipe": "paper"},
         train=config["train"],
         ckpt_dir=f"{CKPT}/search_{{mode}}",
     wildcard_constraints:
@@ -45,6 +92,20 @@ use rule search as search_mode with:
         "logs/search/{dataset}_{mode}.log",
     benchmark:
         "benchmarks/search/{dataset}_{mode}.tsv"
+
+
+use rule search_mode as search_mode_seed with:
+    output:
+        f"{RESULTS}/search_{{mode}}/seed{{seed}}/architecture.json",
+    params:
+        hp=hp,
+        search=lambda wc: {**search_seed_cfg(wc), "mode": wc.mode, "recipe": "paper"},
+        train=config["train"],
+        ckpt_dir=f"{CKPT}/search_{{mode}}/seed{{seed}}",
+    log:
+        "logs/search/{dataset}_{mode}/seed{seed}.log",
+    benchmark:
+        "benchmarks/search/{dataset}_{mode}/seed{seed}.tsv"
 
 
 # results/{dataset}/{model}.json: one run at train.seed; for model `optinter` this is the

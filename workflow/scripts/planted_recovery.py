@@ -1,6 +1,7 @@
 from logged import call
-from optinter.analysis.recovery import summarise
+from optinter.analysis.recovery import report
 
 p = snakemake.params
-call(snakemake.log[0], summarise, list(p.sizes), list(p.seeds), list(p.baselines), "data/planted",
-     "results/planted", snakemake.output[0], settings=dict(p.settings))
+call(snakemake.log[0], report, list(p.sizes), list(p.seeds), list(p.baselines), list(p.random),
+     "data/planted", "results/planted", snakemake.output.json, snakemake.output.fig,
+     settings=dict(p.settings))

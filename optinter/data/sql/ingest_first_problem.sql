@@ -7,8 +7,8 @@ FROM (
            CASE $layout
                WHEN 'criteo' THEN criteo_problem(line, p)
                WHEN 'avazu' THEN avazu_problem(line, p)
-               WHEN 'ipinyou' THEN ipinyou_problem(p, $ncols)
-               WHEN 'ipinyou_logs' THEN ipinyou_log_problem(p)
+               WHEN 'ipinyou' THEN ipinyou_line_problem(line, p, $ncols)
+               WHEN 'ipinyou_logs' THEN ipinyou_log_line_problem(line, p)
            END AS problem
     FROM (
         SELECT row_number() OVER () AS line_no, line, string_split(line, $sep) AS p

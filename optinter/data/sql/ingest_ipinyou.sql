@@ -23,9 +23,9 @@ COPY (
            os_browser(p[8]) AS useragent,
            slotprice_bucket(p[21]) AS slotprice
     FROM (
-        SELECT line_no, p, ipinyou_problem(p, $ncols) AS problem
+        SELECT line_no, p, ipinyou_line_problem(line, p, $ncols) AS problem
         FROM (
-            SELECT row_number() OVER () AS line_no, string_split(line, chr(9)) AS p
+            SELECT row_number() OVER () AS line_no, line, string_split(line, chr(9)) AS p
             FROM read_csv($path, columns = {'line': 'VARCHAR'}, delim = chr(1), header = false,
                           quote = '', escape = '', auto_detect = false, skip = $skip,
                           compression = $compression)

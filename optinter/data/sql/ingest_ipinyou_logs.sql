@@ -7,20 +7,20 @@
 -- Params: $imp, $clk, $compression (gzip|none), $out, $meta.
 COPY (
     WITH imps AS (
-        SELECT line_no, p, ipinyou_log_problem(p) AS problem
+        SELECT line_no, p, ipinyou_log_line_problem(line, p) AS problem
         FROM (
-            SELECT row_number() OVER () AS line_no, string_split(line, chr(9)) AS p
+            SELECT row_number() OVER () AS line_no, line, string_split(line, chr(9)) AS p
             FROM read_csv($imp, columns = {'line': 'VARCHAR'}, delim = chr(1), header = false,
                           quote = '', escape = '', auto_detect = false, compression = $compression)
         )
     ), clicks AS (
         SELECT DISTINCT p[1] AS bidid, p[19] AS creative
         FROM (
-            SELECT string_split(line, chr(9)) AS p
+            SELECT line, string_split(line, chr(9)) AS p
             FROM read_csv($clk, columns = {'line': 'VARCHAR'}, delim = chr(1), header = false,
                           quote = '', escape = '', auto_detect = false, compression = $compression)
         )
-        WHERE CASE WHEN ipinyou_log_problem(p) IS NULL THEN true ELSE error(ipinyou_log_problem(p)) END
+        WHERE CASE WHEN ipinyou_log_line_problem(line, p) IS NULL THEN true ELSE error(ipinyou_log_line_problem(line, p)) END
     )
     SELECT i.line_no - 1 AS row_id,
            CASE WHEN i.problem IS NULL THEN CAST(c.bidid IS NOT NULL AS TINYINT)

@@ -46,37 +46,74 @@ CREATE OR REPLACE TEMP MACRO nz(x) AS CASE WHEN x = '' THEN 'null' ELSE x END;
 
 -- ---------------------------------------------------------------------------------------------
 -- Line validation: NULL for a good line (p = the line split on the delimiter), else what is wrong.
--- Integers are strict: optional sign and digits only (TRY_CAST alone would accept '1.5' or '1e3').
-CREATE OR REPLACE TEMP MACRO is_int(x) AS regexp_full_match(x, '[+-]?[0-9]{1,18}');
-CREATE OR REPLACE TEMP MACRO shown(x) AS '''' || left(x, 40) || CASE WHEN length(x) > 40 THEN '...' ELSE '' END || '''';
+-- Integers are strict: optional sign and digits only (TRY_CAST alone would accept '1.5', '1e3' or
+-- ' 5'), and must fit int64. Up to 18 digits always fits, so the regex alone decides most values.
+CREATE OR REPLACE TEMP MACRO is_int(x) AS
+    regexp_full_match(x, '[+-]?[0-9]{1,18}')
+    OR (regexp_full_match(x, '[+-]?[0-9]+') AND TRY_CAST(x AS BIGINT) IS NOT NULL);
+-- Control characters are escaped so that every message stays one printable line.
+CREATE OR REPLACE TEMP MACRO shown(x) AS
+    '''' || replace(replace(replace(replace(left(x, 40), chr(0), '\x00'), chr(9), '\t'), chr(13), '\r'), chr(10), '\n')
+    || CASE WHEN length(x) > 40 THEN '...' ELSE '' END || '''';
 CREATE OR REPLACE TEMP MACRO first_bad_int(xs) AS list_position(list_transform(xs, lambda x: x <> '' AND NOT is_int(x)), true);
+-- What is wrong with one integer field (NULL when nothing is): a syntax error and an overflow
+-- need different fixes, so they get different messages.
+CREATE OR REPLACE TEMP MACRO int_problem(name, x, empty_ok) AS CASE
+    WHEN x = '' AND empty_ok THEN NULL
+    WHEN NOT regexp_full_match(x, '[+-]?[0-9]+')
+        THEN printf('%s: expected an integer%s, found %s', name, CASE WHEN empty_ok THEN ' or empty' ELSE '' END, shown(x))
+    WHEN TRY_CAST(x AS BIGINT) IS NULL
+        THEN printf('%s: %s is out of range for int64 (expected -9223372036854775808 to 9223372036854775807)', name, shown(x))
+    END;
+-- The first problem among the integer fields xs named by names, or NULL.
+CREATE OR REPLACE TEMP MACRO ints_problem(names, xs, empty_ok) AS
+    list_filter(list_transform(xs, lambda x, i: int_problem(names[i], x, empty_ok)), lambda m: m IS NOT NULL)[1];
+-- A NUL byte is no text: DuckDB keeps it inside the string, where it would become a category.
+CREATE OR REPLACE TEMP MACRO nul_problem(p, names) AS list_transform(
+    [list_position(list_transform(p, lambda x: contains(x, chr(0))), true)],
+    lambda i: printf('%s: found a NUL byte (0x00) in %s; expected text without NUL bytes',
+                     coalesce(names[i], printf('field %d', i)), shown(p[i])))[1];
+
+CREATE OR REPLACE TEMP MACRO criteo_field_names() AS
+    ['label'] || list_transform(range(1, 14), lambda k: 'I' || k) || list_transform(range(1, 27), lambda k: 'C' || k);
 
 -- The label and integer checks run as one anchored regex on the start of the raw line (cheap);
--- only a failing line pays for finding which field is wrong.
+-- only a failing line pays for finding which field is wrong, and 19-digit integers (which the
+-- regex leaves out) are checked there exactly, so the fast path never has to.
 CREATE OR REPLACE TEMP MACRO criteo_problem(line, p) AS CASE
     WHEN p IS NULL THEN 'empty line; expected 40 tab-separated fields (label, I1-I13, C1-C26)'
+    WHEN contains(line, chr(0)) THEN nul_problem(p, criteo_field_names())
     WHEN len(p) <> 40 THEN printf('expected 40 tab-separated fields (label, I1-I13, C1-C26), found %d', len(p))
-    WHEN NOT regexp_matches(line, '^[01]\t([+-]?[0-9]{1,18})?(\t([+-]?[0-9]{1,18})?){12}\t') THEN
-        CASE WHEN p[1] NOT IN ('0', '1') THEN printf('label: expected 0 or 1, found %s', shown(p[1]))
-             ELSE printf('I%d: expected an integer or empty, found %s',
-                         first_bad_int(p[2:14]), shown(p[1 + first_bad_int(p[2:14])])) END
+    WHEN regexp_matches(line, '^[01]\t([+-]?[0-9]{1,18})?(\t([+-]?[0-9]{1,18})?){12}\t') THEN NULL
+    WHEN p[1] NOT IN ('0', '1') THEN printf('label: expected 0 or 1, found %s', shown(p[1]))
+    ELSE ints_problem(criteo_field_names()[2:14], p[2:14], true)
     END;
 
+CREATE OR REPLACE TEMP MACRO avazu_field_names() AS
+    ['id', 'click', 'hour', 'C1', 'banner_pos', 'site_id', 'site_domain', 'site_category', 'app_id', 'app_domain',
+     'app_category', 'device_id', 'device_ip', 'device_model', 'device_type', 'device_conn_type',
+     'C14', 'C15', 'C16', 'C17', 'C18', 'C19', 'C20', 'C21'];
 CREATE OR REPLACE TEMP MACRO avazu_int_fields() AS
     ['C1', 'banner_pos', 'device_type', 'device_conn_type', 'C14', 'C15', 'C16', 'C17', 'C18', 'C19', 'C20', 'C21'];
 CREATE OR REPLACE TEMP MACRO avazu_ints(p) AS [p[4], p[5], p[15], p[16]] || p[17:24];
+-- The fast regex admits no quote and no NUL, so a good line costs one match and one date parse;
+-- everything after it runs for bad lines only. A quote is looked for before the field count:
+-- a quoted comma splits one field in two, and "found 25 fields" would hide the cause.
 CREATE OR REPLACE TEMP MACRO avazu_problem(line, p) AS CASE
     WHEN p IS NULL THEN 'empty line; expected 24 comma-separated fields (id, click, hour, C1, ..., C21)'
+    WHEN len(p) = 24
+         AND regexp_full_match(line, '[^,"\x00]*,[01],[0-9]{8},([+-]?[0-9]{1,18},){2}([^,"\x00]*,){9}([+-]?[0-9]{1,18},){9}[+-]?[0-9]{1,18}')
+         AND try_strptime(p[3], '%y%m%d%H') IS NOT NULL THEN NULL
+    WHEN contains(line, chr(0)) THEN nul_problem(p, avazu_field_names())
+    WHEN contains(line, '"') THEN list_transform(
+        [list_position(list_transform(p, lambda x: contains(x, '"')), true)],
+        lambda i: printf('%s: found the quoted field %s; quoted fields are not part of the Avazu format (expected 24 comma-separated fields, none quoted)',
+                         coalesce(avazu_field_names()[i], printf('field %d', i)), shown(regexp_extract(line, '"[^"]*"?'))))[1]
     WHEN len(p) <> 24 THEN printf('expected 24 comma-separated fields (id, click, hour, C1, ..., C21), found %d', len(p))
-    WHEN NOT regexp_full_match(line, '[^,]*,[01],[0-9]{8},([+-]?[0-9]{1,18},){2}([^,]*,){9}([+-]?[0-9]{1,18},){9}[+-]?[0-9]{1,18}')
-         OR try_strptime(p[3], '%y%m%d%H') IS NULL THEN CASE
-        WHEN p[2] NOT IN ('0', '1') THEN printf('click: expected 0 or 1, found %s', shown(p[2]))
-        WHEN NOT regexp_full_match(p[3], '[0-9]{8}') OR try_strptime(p[3], '%y%m%d%H') IS NULL
-            THEN printf('hour: expected YYMMDDHH, found %s', shown(p[3]))
-        ELSE printf('%s: expected an integer, found %s',
-                    avazu_int_fields()[list_position(list_transform(avazu_ints(p), lambda x: NOT is_int(x)), true)],
-                    shown(list_filter(avazu_ints(p), lambda x: NOT is_int(x))[1]))
-        END
+    WHEN p[2] NOT IN ('0', '1') THEN printf('click: expected 0 or 1, found %s', shown(p[2]))
+    WHEN NOT regexp_full_match(p[3], '[0-9]{8}') OR try_strptime(p[3], '%y%m%d%H') IS NULL
+        THEN printf('hour: expected YYMMDDHH, found %s', shown(p[3]))
+    ELSE ints_problem(avazu_int_fields(), avazu_ints(p), false)
     END;
 
 -- make-ipinyou-data train.log.txt (27 fields) / test.log.txt (29: + nclick, nconversation).
@@ -86,7 +123,7 @@ CREATE OR REPLACE TEMP MACRO ipinyou_problem(p, ncols) AS CASE
     WHEN p[1] NOT IN ('0', '1') THEN printf('click: expected 0 or 1, found %s', shown(p[1]))
     WHEN p[2] NOT IN ('0', '1', '2', '3', '4', '5', '6') THEN printf('weekday: expected 0-6, found %s', shown(p[2]))
     WHEN NOT regexp_full_match(p[3], '[01][0-9]|2[0-3]') THEN printf('hour: expected 00-23, found %s', shown(p[3]))
-    WHEN NOT is_int(p[21]) THEN printf('slotprice: expected an integer, found %s', shown(p[21]))
+    WHEN NOT is_int(p[21]) THEN int_problem('slotprice', p[21], false)
     END;
 
 -- Raw contest logs imp.* / clk.* (24 fields, schema.txt of make-ipinyou-data).
@@ -95,5 +132,18 @@ CREATE OR REPLACE TEMP MACRO ipinyou_log_problem(p) AS CASE
     WHEN len(p) <> 24 THEN printf('expected 24 tab-separated fields (bidid, timestamp, ..., usertag), found %d', len(p))
     WHEN NOT regexp_full_match(p[2], '[0-9]{17}') OR try_strptime(left(p[2], 8), '%Y%m%d') IS NULL
         THEN printf('timestamp: expected yyyyMMddHHmmssSSS, found %s', shown(p[2]))
-    WHEN NOT is_int(p[18]) THEN printf('slotprice: expected an integer, found %s', shown(p[18]))
+    WHEN NOT is_int(p[18]) THEN int_problem('slotprice', p[18], false)
     END;
+
+-- The NUL check needs the raw line, which ipinyou_problem / ipinyou_log_problem do not take.
+CREATE OR REPLACE TEMP MACRO ipinyou_field_names() AS
+    ['click', 'weekday', 'hour', 'bidid', 'timestamp', 'logtype', 'ipinyouid', 'useragent', 'IP', 'region', 'city',
+     'adexchange', 'domain', 'url', 'urlid', 'slotid', 'slotwidth', 'slotheight', 'slotvisibility', 'slotformat',
+     'slotprice', 'creative', 'bidprice', 'payprice', 'keypage', 'advertiser', 'usertag', 'nclick', 'nconversation'];
+CREATE OR REPLACE TEMP MACRO ipinyou_log_field_names() AS ipinyou_field_names()[4:27];
+CREATE OR REPLACE TEMP MACRO ipinyou_line_problem(line, p, ncols) AS CASE
+    WHEN contains(line, chr(0)) THEN nul_problem(p, ipinyou_field_names()[1:ncols])
+    ELSE ipinyou_problem(p, ncols) END;
+CREATE OR REPLACE TEMP MACRO ipinyou_log_line_problem(line, p) AS CASE
+    WHEN contains(line, chr(0)) THEN nul_problem(p, ipinyou_log_field_names())
+    ELSE ipinyou_log_problem(p) END;

@@ -1,0 +1,8 @@
+from pathlib import Path
+
+from logged import call
+from optinter.model.train import run_select
+
+p = snakemake.params
+call(snakemake.log[0], run_select, Path(snakemake.input.feature_map).parent, dict(p.hp),
+     dict(p.search), dict(p.train), snakemake.input.search, snakemake.output[0], p.ckpt_dir)
