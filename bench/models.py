@@ -38,7 +38,7 @@ SHAPES = {
     "demo": dict(batch=1024, s1=16, s2=8, mlp=[128, 64], cat_rows=1_100, cross_rows=220_000,
                  threads=1, steps=15),
     "criteo": dict(batch=2000, s1=20, s2=10, mlp=[700] * 5, cat_rows=514_798,
-                   cross_rows=1_000_000, threads=0, steps=5),
+                   cross_rows=1_000_000, threads=0, steps=3),
 }
 PAPER_COUNTS = {"memorize": 117, "factorize": 98, "naive": 110}
 
@@ -89,7 +89,7 @@ def main() -> None:
                     help="comma-separated registry names (pin at the Criteo shape takes ~1/3 "
                          "of a default run: leave it out to halve the time)")
     ap.add_argument("--steps", type=int, default=0,
-                    help="timed turns per model (0: 15 at the demo shape, 5 at Criteo's)")
+                    help="timed turns per model (0: 15 at the demo shape, 3 at Criteo's)")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--block", type=int, default=2, help="consecutive steps per turn, all but "
                                                           "the first timed (see train_step.py)")
