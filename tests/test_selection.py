@@ -1,0 +1,43 @@
+"""The validated recipe's decision (selection.py) against a known validation landscape."""
+
+import numpy as np
+import pytest
+
+from optinter.model import selection
+
+
+def test_grid_covers_small_k_then_grows_to_all_pairs():
+    ks = selection.grid(325)
+    assert ks[:7] == list(range(7)) and ks[-1] == 325
+    assert all(b > a for a, b in zip(ks, ks[1:]))
+    assert selection.grid(4) == [0, 1, 2, 3, 4]
+    assert selection.grid(100, max_pairs=10)[-1] == 10
+
+
+def test_decide_finds_the_truth_of_a_known_landscape():
+    rng = np.random.default_rng(0)
+    n = 40
+    probs = rng.dirichlet([1, 1, 3], n)  # mostly naive-leaning pairs
+    truth = {3: "memorize", 17: "factorize", 29: "memorize"}
+    for i, m in truth.items():  # ranked first, but pair 17 with the wrong argmax method
+        probs[i] = [0.7, 0.2, 0.1] if i != 17 else [0.6, 0.3, 0.1]
+    calls = []
+
+    def fit(choices, tag):
+        calls.append(tag)
+        right = sum(choices[i] == m for i, m in truth.items())
+        noise = sum(c != "naive" for i, c in enumerate(choices) if i not in truth)
+        return {"valid_auc": 0.7 + 0.05 * right - 0.01 * noise, "valid_logloss": 0.5}
+
+    out = selection.decide(probs, fit, selection.settings({}))
+    assert out["k"] == 3
+    assert {i: c for i, c in enumerate(out["choices"]) if c != "naive"} == truth
+    assert [f["kept"] for f in out["flips"]].count(True) == 1
+    # the sweep stopped `patience` grid points after the best k instead of trying all pairs
+    assert len(out["grid"]) == 4 + selection.DEFAULTS["patience"]
+    assert not any(t.startswith(f"k{n}") for t in calls)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="growth"):
+        selection.settings({"select": {"growth": 1.0}})
