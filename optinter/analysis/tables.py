@@ -27,12 +27,13 @@ SIGNIFICANCE = 0.005  # the paper stars improvements with p < 0.005
 NAMES = {
     "lr": "LR", "fm": "FM", "poly2": "Poly2", "fnn": "FNN", "ipnn": "IPNN", "deepfm": "DeepFM",
     "pin": "PIN", "autofis": "AutoFIS", "optinter_m": "OptInter-M", "optinter_f": "OptInter-F",
-    "optinter": "OptInter", "optinter_random": "Random", "optinter_bilevel": "Bi-level",
+    "optinter": "OptInter", "optinter_paper": "OptInter (paper recipe)",
+    "optinter_random": "Random", "optinter_bilevel": "Bi-level",
 }
 CATEGORY = {
     "lr": "naive", "fnn": "naive", "fm": "factorized", "ipnn": "factorized",
     "deepfm": "factorized", "pin": "factorized", "optinter_f": "factorized",
-    "poly2": "memorized", "optinter_m": "memorized", "autofis": "hybrid", "optinter": "hybrid",
+    "poly2": "memorized", "optinter_m": "memorized", "autofis": "hybrid", "optinter": "hybrid", "optinter_paper": "hybrid",
 }
 OURS = "optinter"
 
