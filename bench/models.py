@@ -3,14 +3,15 @@
 One step = forward + backward + optimiser step (train.build_optimizers / train.train_step,
 sparse embeddings + LazyAdam as in training). The bare MLP is the yardstick of bench/
 train_step.py (same hidden layers, input of OptInter's width n_fields*s1 + n_pairs*s2, random
-dense input), so "vs MLP" compares across models and with that bench. Steps of all models
+dense input), so "vs MLP" compares across models and with that bench; the baselines' MLP
+inputs are narrower (no pair vectors), so theirs can exceed 1. Steps of all models
 take turns (bench/train_step.interleaved_rates), so a busy machine slows every row alike.
 
 Shapes: demo (config.yaml hparams.demo over the demo's 13 + 26 fields) and criteo (Table IV:
 s1 20, s2 10, MLP 5 x 700, batch 2000). `optinter` is the re-train with a random architecture
 of the paper's Criteo counts (117/98/110); `autofis` the re-train keeping a random half.
 
-    .venv/bin/python bench/models.py                        # both shapes, ~2-3 min on 2 cores
+    .venv/bin/python bench/models.py                        # both shapes, 1-2.5 min on 2 cores
     .venv/bin/python bench/models.py --shape criteo --models fm,deepfm,ipnn --steps 6
 """
 
@@ -86,8 +87,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", choices=["demo", "criteo", "both"], default="both")
     ap.add_argument("--models", default=",".join(MODELS),
-                    help="comma-separated registry names (pin at the Criteo shape takes ~1/3 "
-                         "of a default run: leave it out to halve the time)")
+                    help="comma-separated registry names (pin's 325 sub-networks take about "
+                         "half of a default run: leave it out to halve the time)")
     ap.add_argument("--steps", type=int, default=0,
                     help="timed turns per model (0: 15 at the demo shape, 3 at Criteo's)")
     ap.add_argument("--warmup", type=int, default=1)
