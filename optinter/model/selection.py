@@ -32,6 +32,13 @@ METHODS = ("memorize", "factorize", "naive")
 DEFAULTS = {"growth": 1.4, "linear_until": 6, "patience": 3, "refine": True, "max_pairs": None}
 
 
+def recipe(search_cfg: dict) -> str:
+    name = search_cfg.get("recipe", "paper")
+    if name not in RECIPES:
+        raise ValueError(f"search.recipe: expected one of {RECIPES}, got {name!r}")
+    return name
+
+
 def settings(search_cfg: dict) -> dict:
     out = {**DEFAULTS, **(search_cfg.get("select") or {})}
     if float(out["growth"]) <= 1:

@@ -375,9 +375,7 @@ def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
     mode = search_cfg.get("mode", "joint")
     if mode not in SEARCH_MODES:
         raise ValueError(f"search.mode: expected one of {SEARCH_MODES}, got {mode!r}")
-    recipe = search_cfg.get("recipe", "paper")
-    if recipe not in selection.RECIPES:
-        raise ValueError(f"search.recipe: expected one of {selection.RECIPES}, got {recipe!r}")
+    recipe = selection.recipe(search_cfg)
     seed = int(search_cfg.get("seed", train_cfg.get("seed", 0)))
     fmap, device, fm_digest = _setup(data_dir, train_cfg, seed)
     settings = {"mode": mode, "recipe": recipe, "hp": hp, "search": search_cfg,
@@ -440,9 +438,7 @@ def run_select(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arc
     """The search stage's decision as configured by `search.recipe`: `paper` writes the
     paper search's architecture (argmax, Eq. 19) unchanged; `validated` decides from its
     ranking on validation data (selection.py)."""
-    recipe = search_cfg.get("recipe", "paper")
-    if recipe not in selection.RECIPES:
-        raise ValueError(f"search.recipe: expected one of {selection.RECIPES}, got {recipe!r}")
+    recipe = selection.recipe(search_cfg)
     arch = json.loads(Path(search_arch).read_text())
     if recipe == "validated":
         if arch.get("settings", {}).get("mode") == "random":
