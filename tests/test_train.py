@@ -60,6 +60,30 @@ def test_early_stopping_on_validation(tiny_processed, tmp_path):
     assert all(a < b for a, b in zip(hist[:-2], hist[1:-1]))
 
 
+def test_kept_weights_are_the_monitors_best(tiny_processed, tmp_path):
+    # memorising at a large rate, two evaluations per epoch: AUC peaks after log loss does
+    hp = dict(HP, epochs=8, patience=8, lr=1e-2, lr_c=3e-2, l2_c=0.0)
+    score = {"auc": lambda h: h["valid_auc"], "logloss": lambda h: -h["valid_logloss"],
+             "auc-logloss": lambda h: h["valid_auc"] - h["valid_logloss"]}
+    kept = {}
+    for monitor, key in score.items():
+        out = run_model("optinter", tiny_processed, hp,
+                        dict(TRAIN, evals_per_epoch=2, monitor=monitor), 4,
+                        tmp_path / f"{monitor}.json", tmp_path / monitor,
+                        architecture=["memorize"] * 10)
+        best = max(out["history"], key=key)
+        assert (out["best_step"], out["valid_auc"], out["valid_logloss"]) == (
+            best["step"], best["valid_auc"], best["valid_logloss"]), monitor
+        kept[monitor] = out["best_step"]
+    assert kept["auc"] != kept["logloss"]  # else this case could not tell monitors apart
+
+
+def test_unknown_monitor_is_refused(tiny_processed, tmp_path):
+    with pytest.raises(ValueError, match="train.monitor"):
+        run_model("optinter", tiny_processed, HP, dict(TRAIN, monitor="AUC"), 4,
+                  tmp_path / "o.json", tmp_path / "ck", architecture=["naive"] * 10)
+
+
 @pytest.mark.parametrize("stage,evals", [("model", 1), ("search", 1), ("model", 3)])
 def test_resume_reproduces_uninterrupted_run(tiny_processed, tmp_path, stage, evals):
     hp = dict(HP, batch_size=300, epochs=2)
