@@ -51,6 +51,19 @@ def test_order_is_seeded_per_epoch_and_resumable(tiny_processed, loader_kw):
     assert all(np.array_equal(x[7 * 64:], y) for x, y in zip(a, tail))
 
 
+def test_preload_reads_before_the_first_batch_and_changes_no_batch(tiny_processed, loader_kw,
+                                                                   monkeypatch):
+    fm = FeatureMap.load(tiny_processed)
+    lazy, _ = epoch_rows(ParquetBatches(fm, "train", 64, shuffle=True, seed=5, **loader_kw))
+    ld = ParquetBatches(fm, "train", 64, shuffle=True, seed=5, **loader_kw).preload()
+    reads = []
+    monkeypatch.setattr(ld, "_read", lambda groups: reads.append(groups))
+    eager, _ = epoch_rows(ld) if ld.in_memory else (lazy, 0)
+    assert all(np.array_equal(x, y) for x, y in zip(lazy, eager))
+    # in memory: no Parquet read left for the first epoch; streaming: nothing was held
+    assert reads == [] and (ld._data is not None) == ld.in_memory
+
+
 def test_unshuffled_is_file_order(tiny_processed):
     fm = FeatureMap.load(tiny_processed)
     table = pq.read_table(fm.path("valid"))

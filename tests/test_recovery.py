@@ -189,3 +189,18 @@ def test_bayes_test_auc_on_generated_rows(tmp_path):
                    tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match="labels do not match"):
         recovery.bayes_test_auc(truth, raw, tmp_path / "bad.parquet")
+
+
+def test_markdown_quotes_the_summary(tmp_path):
+    data, res = tmp_path / "data", tmp_path / "res"
+    for seed, base, gap in ((1, 0.80, 0.01), (2, 0.82, 0.012)):
+        _write_case(data, res, 1000, seed, {"optinter": base, "oracle": base + gap,
+                                            "fnn": base - 5 * gap}, flip=0)
+    out = recovery.summarise([1000], [1, 2], ["fnn"], data, res, tmp_path / "r.json")
+    md = recovery.markdown(out)
+    assert "### 1,000 rows, seeds 1, 2" in md
+    # mean ± sample std of the two seeds, as the summary computed them
+    assert f"| optinter | {0.81:.4f} ± {np.std([0.80, 0.82], ddof=1):.4f} |" in md
+    t = out["by_size"]["1000"]["ttests"]["optinter_vs_fnn"]
+    assert f"| optinter − fnn | {t['mean_diff']:+.4f} |" in md
+    assert "Goals (optinter): macro_f1_ge_0.8 yes" in md

@@ -307,3 +307,53 @@ def report(sizes: Sequence[int], seeds: Sequence[int], models: Sequence[str],
                     random=random)
     plot_recovery(out, out_fig)
     return out
+
+
+def _ms(stat: Mapping | None, digits: int = 3) -> str:
+    if not stat or stat.get("mean") is None:
+        return "n/a"
+    if stat.get("std") is None or stat.get("n", 0) < 2:
+        return f"{stat['mean']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def markdown(out: Mapping) -> str:
+    """recovery.json as the tables docs/planted.md quotes: per size, each recipe's choices,
+    recovery and test AUC beside the oracle, the baselines and the random mean, then the
+    paired t-tests and the goals."""
+    lines = []
+    for size, s in out["by_size"].items():
+        models = [m for m in out["models"] if m in s["test_auc"]]
+        lines += [f"### {int(size):,} rows, seeds {', '.join(map(str, s['seeds']))}", "",
+                  "| recipe | mem. / fact. / naive chosen | macro-F1 | separation AUC "
+                  "| irrelevant naive | planted kept |", "|---|---|---|---|---|---|"]
+        for name, r in s["recipes"].items():
+            counts = " / ".join(_ms(r["counts"][m], 1) for m in METHODS)
+            lines.append(f"| {name} | {counts} | {_ms(r['macro_f1'])} | "
+                         f"{_ms(r['separation_auc'])} | {_ms(r['irrelevant_naive'])} | "
+                         f"{_ms(r['planted_kept'])} |")
+        lines += ["", "| model | test AUC | test log loss |", "|---|---|---|"]
+        lines += [f"| {m} | {_ms(s['test_auc'][m], 4)} | {_ms(s['test_logloss'].get(m), 4)} |"
+                  for m in models]
+        lines.append(f"| (constant: train click rate) | | "
+                     f"{_ms(s['constant_test_logloss'], 4)} |")
+        lines += ["", "| paired t-test | mean diff. | p | n |", "|---|---|---|---|"]
+        for key, t in s["ttests"].items():
+            p = "n/a" if t["p"] is None else f"{t['p']:.2g}"
+            lines.append(f"| {key.replace('_vs_', ' − ')} | {t['mean_diff']:+.4f} | {p} | "
+                         f"{t['n']} |")
+        for name, r in s["recipes"].items():
+            met = ", ".join(f"{g} {'yes' if v else ('n/a' if v is None else 'no')}"
+                            for g, v in r["goals"].items())
+            lines.append(f"\nGoals ({name}): {met}.")
+        worse = s.get("worse_than_constant") or {}
+        lines.append("\nTest log loss worse than the constant: "
+                     + (", ".join(f"{m} (seeds {v})" for m, v in worse.items()) or "none")
+                     + ".\n")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m optinter.analysis.recovery results/planted/recovery.json
+    import sys
+
+    print(markdown(read_json(sys.argv[1])))
