@@ -38,6 +38,27 @@ def test_decide_finds_the_truth_of_a_known_landscape():
     assert not any(t.startswith(f"k{n}") for t in calls)
 
 
+def test_the_papers_argmax_is_kept_where_it_validates_better():
+    # a noisy ranking: the one interacting pair (the last) is ranked last by 1 - p(naive), yet
+    # the argmax is right everywhere (memorize there, naive for the noise pairs)
+    n = 30
+    probs = np.tile([0.3, 0.3, 0.4], (n, 1))
+    probs[n - 1] = [0.52, 0.0, 0.48]
+    assert selection.ranking(probs)[-1] == n - 1
+
+    def fit(choices, tag):
+        hit = choices[n - 1] == "memorize"
+        noise = sum(c != "naive" for c in choices[:-1])
+        return {"valid_auc": 0.70 + 0.10 * hit - 0.001 * noise, "valid_logloss": 0.5}
+
+    out = selection.decide(probs, fit, selection.settings({"select": {"patience": 2}}))
+    assert out["argmax"]["kept"] and out["k"] is None
+    assert out["choices"] == [selection.METHODS[int(np.argmax(p))] for p in probs]
+    off = selection.decide(probs, fit, selection.settings({"select": {"patience": 2,
+                                                                      "argmax": False}}))
+    assert off["argmax"] is None and off["k"] == 0 and set(off["choices"]) == {"naive"}
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="growth"):
         selection.settings({"select": {"growth": 1.0}})
