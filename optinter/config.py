@@ -128,3 +128,11 @@ def source_kind(ds: dict) -> str:
 def hparams(cfg: dict, dataset: str) -> dict:
     """The hyper-parameter preset a dataset names."""
     return cfg["hparams"][cfg["datasets"][dataset]["hparams"]]
+
+
+def model_hparams(cfg: dict, dataset: str, model: str) -> dict:
+    """What `model` (a registry name: optinter also for its searches) trains with on `dataset`:
+    the preset, then top-level models_hparams[model], then the dataset's models_hparams[model]
+    (Table IV's per-model rows differ per dataset, e.g. iPinYou's FM)."""
+    own = cfg["datasets"][dataset].get("models_hparams", {})
+    return {**hparams(cfg, dataset), **cfg["models_hparams"].get(model, {}), **own.get(model, {})}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -35,6 +36,32 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+class CheckpointError(ValueError):
+    """A checkpoint optinter refuses to load; the message names the file and what to do."""
+
+
+def remove_stale(final: str | os.PathLike, *patterns: str) -> list[Path]:
+    """Remove what an interrupted writer of `final` left beside it; return what was removed.
+
+    A SIGKILL skips atomic_path's cleanup, so its `.{name}.*.tmp` (file or folder) stays, or
+    `..{name}.*.tmp` where a temporary was itself rewritten through atomic_path before its
+    rename; `patterns` name a stage's other leftovers (globs in the same folder). Only the
+    stage that writes `final` calls this, when it starts, so nothing it removes can belong to
+    a live writer (Snakemake runs one job per output).
+    """
+    final = Path(final)
+    removed = []
+    name = glob.escape(final.name)
+    for pattern in (f".{name}.*.tmp", f"..{name}.*.tmp", *patterns):
+        for p in sorted(final.parent.glob(pattern)):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

@@ -74,7 +74,10 @@ def test_param_groups_and_sparse_switch():
     ids = lambda g: {id(p) for p in groups[g]["params"]}  # noqa: E731
     assert ids("cross") == {id(m.cross.weight), id(m.first.pairs.weight)}
     assert ids("arch") == {id(m.arch)}
-    assert id(m.emb.table.weight) in ids("orig")
+    # l2_o decays the original embeddings only (Table IV's note): not the first-order weights
+    assert ids("emb") == {id(m.emb.table.weight), id(m.emb.cont)}
+    assert id(m.first.cat.weight) in ids("orig") and groups["orig"]["weight_decay"] == 0.0
+    assert (groups["emb"]["lr"], groups["emb"]["weight_decay"]) == (1e-3, 0.1)
     assert (groups["cross"]["lr"], groups["cross"]["weight_decay"]) == (2e-3, 0.2)
     assert (groups["arch"]["lr"], groups["arch"]["weight_decay"]) == (3e-3, 0.0)
     assert sum(len(g["params"]) for g in groups.values()) == len(list(m.parameters()))
@@ -117,3 +120,17 @@ def test_featuremap_errors_name_the_field(tmp_path):
     (tmp_path / "feature_map.json").write_text(json.dumps(raw))
     with pytest.raises(ValueError, match=r"pairs\[0\].*'I1' is not one"):
         FeatureMap.load(tmp_path)
+
+
+def test_l2_o_free_groups_keep_one_orig_group():
+    """With l2_o = 0 (the demo and planted presets) embeddings and network share one group, the
+    optimiser layout from before l2_o was confined to the embeddings: numbers stay the same."""
+    hp = {"lr": 1e-3, "lr_c": 2e-3, "lr_a": 3e-3, "l2_o": 0.0, "l2_c": 0.2}
+    m = Toy()
+    old = {}   # the former grouping: by table tag, everything untagged "orig"
+    tags = {id(m.cross.weight): "cross", id(m.first.pairs.weight): "cross", id(m.arch): "arch"}
+    for p in m.parameters():
+        old.setdefault(tags.get(id(p), "orig"), []).append(p)
+    groups = m.param_groups(hp)
+    assert [g["name"] for g in groups] == list(old)
+    assert all(g["params"] == old[g["name"]] for g in groups)

@@ -29,7 +29,7 @@ def test_decide_finds_the_truth_of_a_known_landscape():
         noise = sum(c != "naive" for i, c in enumerate(choices) if i not in truth)
         return {"valid_auc": 0.7 + 0.05 * right - 0.01 * noise, "valid_logloss": 0.5}
 
-    out = selection.decide(probs, fit, selection.settings({}))
+    out = selection.decide(probs, fit, selection.settings({"select": {"rankings": ["alpha"]}}))
     assert out["k"] == 3
     assert {i: c for i, c in enumerate(out["choices"]) if c != "naive"} == truth
     assert [f["kept"] for f in out["flips"]].count(True) == 1
@@ -51,12 +51,48 @@ def test_the_papers_argmax_is_kept_where_it_validates_better():
         noise = sum(c != "naive" for c in choices[:-1])
         return {"valid_auc": 0.70 + 0.10 * hit - 0.001 * noise, "valid_logloss": 0.5}
 
-    out = selection.decide(probs, fit, selection.settings({"select": {"patience": 2}}))
+    alpha_only = {"patience": 2, "rankings": ["alpha"]}
+    out = selection.decide(probs, fit, selection.settings({"select": alpha_only}))
     assert out["argmax"]["kept"] and out["k"] is None
     assert out["choices"] == [selection.METHODS[int(np.argmax(p))] for p in probs]
-    off = selection.decide(probs, fit, selection.settings({"select": {"patience": 2,
+    off = selection.decide(probs, fit, selection.settings({"select": {**alpha_only,
                                                                       "argmax": False}}))
     assert off["argmax"] is None and off["k"] == 0 and set(off["choices"]) == {"naive"}
+
+
+def test_permutation_ranking_recovers_what_alpha_ranks_last():
+    # α ranks the three interacting pairs last; the argmax re-train uses every pair, and
+    # shuffling an interacting pair's inputs costs validation AUC, a noise pair's nothing
+    n, truth = 40, {37: "memorize", 38: "memorize", 39: "factorize"}
+    probs = np.tile([0.4, 0.3, 0.3], (n, 1))
+    probs[list(truth)] = [[0.37, 0.27, 0.36], [0.37, 0.27, 0.36], [0.27, 0.37, 0.36]]
+    assert set(selection.ranking(probs)[-3:].tolist()) == set(truth)
+    asked = []
+
+    def fit(choices, tag, importance=False):
+        right = sum(choices[i] == m for i, m in truth.items())
+        noise = sum(c != "naive" for i, c in enumerate(choices) if i not in truth)
+        out = {"valid_auc": 0.7 + 0.05 * right - 0.002 * noise, "valid_logloss": 0.5}
+        if importance:
+            asked.append(tag)
+            out["importance"] = np.array([0.05 if i in truth else 1e-4 * (i % 3)
+                                          if c != "naive" else np.nan
+                                          for i, c in enumerate(choices)])
+        return out
+
+    out = selection.decide(probs, fit, selection.settings({}))
+    assert asked == ["argmax"]  # importance comes from the paper's architecture, once
+    assert out["ranking"] == "permutation" and out["k"] == 3
+    assert {i: c for i, c in enumerate(out["choices"]) if c != "naive"} == truth
+    assert out["grids"]["alpha"][0] == out["grids"]["permutation"][0]  # k = 0 trained once
+    assert not out["argmax"]["kept"]
+
+
+def test_importance_order_puts_used_pairs_first():
+    probs = np.tile([0.3, 0.3, 0.4], (5, 1))
+    probs[4] = [0.8, 0.1, 0.1]
+    imp = np.array([0.01, np.nan, 0.03, -0.001, np.nan])
+    assert selection.importance_order(imp, probs).tolist() == [2, 0, 3, 4, 1]
 
 
 def test_bad_settings_are_refused():

@@ -204,3 +204,42 @@ def test_unreachable_download_fails_with_a_message_not_a_traceback(wf, tmp_path)
     assert f"error: could not reach {url}" in out and "source.path" in out
     assert "Traceback" not in out
     assert not (wf / target).exists() and not list((wf / "data/raw/criteo/download").glob("*"))
+
+
+def test_a_missing_source_path_names_its_config_key(wf, tmp_path):
+    missing = tmp_path / "nowhere" / "train.gz"
+    extra = tmp_path / "override.yaml"
+    extra.write_text(yaml.safe_dump({"datasets": {"avazu": {"source": {"path": str(missing)}}}}))
+    proc = snakemake(wf, "--dry-run", "data/interim/avazu/raw.parquet", "--configfile",
+                     str(wf / "config.yaml"), str(extra), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"datasets.avazu.source.path: {missing} does not exist" in out
+    assert "MissingInputException" not in out
+    assert not (wf / "data/interim/avazu").exists()
+
+
+def test_profiles_rerun_a_killed_job_by_themselves(tmp_path):
+    import base64
+    import json
+    import time
+
+    for name in ("default", "slurm"):
+        assert yaml.safe_load((REPO / "profiles" / name / "config.yaml").read_text())[
+            "rerun-incomplete"] is True
+    wf = copy_workflow(tmp_path / "wf")
+    (wf / "src.csv").write_text("x\n")
+    target = "data/interim/avazu/raw.parquet"
+    (wf / target).parent.mkdir(parents=True)
+    (wf / target).write_bytes(b"partial")
+    future = time.time() + 3600  # newer than every input: only the marker can make it rerun
+    os.utime(wf / target, (future, future))
+    # what Snakemake's file persistence keeps for the output of a job killed while running
+    marker = wf / ".snakemake/incomplete" / base64.urlsafe_b64encode(target.encode()).decode()
+    marker.parent.mkdir(parents=True)
+    marker.write_text(json.dumps({"external_jobid": None}))
+    extra = tmp_path / "override.yaml"
+    extra.write_text(yaml.safe_dump({"datasets": {"avazu": {"source": {"path": "src.csv"}}}}))
+    # without rerun-incomplete this dry run stops with IncompleteFilesException (check=True)
+    jobs = dry_run_jobs(wf, target, "--configfile", str(wf / "config.yaml"), str(extra))
+    assert [(j["rule"], j["reason"]) for j in jobs] == [("ingest", "Forced execution")]

@@ -139,7 +139,7 @@ def _recipe_scores(want: Mapping[str, str], arch: Mapping) -> dict:
             "mean_probs_by_truth": {t: [float(x) for x in v] for t, v in probs.items()},
             "missed": {n: {"truth": want[n], "chosen": chosen[n]} for n in planted
                        if chosen[n] != want[n]},
-            "selection": {k: (arch.get("selection") or {}).get(k) for k in ("k", "grid", "flips", "argmax")}
+            "selection": {k: (arch.get("selection") or {}).get(k) for k in ("k", "ranking", "grid", "grids", "flips", "argmax")}
             if arch.get("selection") else None}
 
 

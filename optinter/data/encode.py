@@ -5,6 +5,7 @@ Streams raw.parquet a few row groups at a time: field ids through the Parquet di
 by a dense lookup table (small id product) or an open-addressing hash table of the kept
 combinations. Rows are grouped by split inside a batch so each split gets zero-copy slices.
 Memory is bounded by the batch size and the lookup tables, not by the number of rows.
+With split.order: shuffled, train.parquet is then rewritten in a seeded random order (shuffle.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optinter.data import sql
+from optinter.data.shuffle import shuffle_parquet
 from optinter.data.ingest import raw_meta
 from optinter.data.vocab import FieldCoder, check_split, iter_batches, split_codes
-from optinter.io import atomic_path, read_json, write_json
+from optinter.io import atomic_path, read_json, remove_stale, write_json
 
 SPLITS = ("train", "valid", "test")
 LUT_MAX = 1 << 20             # id product spaces up to this get a dense lookup table ...
@@ -165,6 +167,7 @@ def feature_map(stats: dict, dataset: str) -> dict:
         "rows": stats["rows"], "thresholds": stats["thresholds"], "split": stats["split"],
         "log_bucket": stats["log_bucket"],
         "files": {s: f"{s}.parquet" for s in SPLITS},
+        "warnings": stats.get("warnings", []),  # the vocab stage's, e.g. a small valid split
     }
 
 
@@ -189,6 +192,8 @@ def encode(raw_parquet: str | os.PathLike, vocab_dir: str | os.PathLike,
            out_dir: str | os.PathLike, duckdb_cfg: Mapping[str, Any] | None = None) -> dict:
     """Write train/valid/test.parquet and feature_map.json into `out_dir`; return the map."""
     raw, vocab_dir, out_dir = os.fspath(raw_parquet), Path(vocab_dir), Path(out_dir)
+    for name in (*(f"{s}.parquet" for s in SPLITS), "feature_map.json"):
+        remove_stale(out_dir / name)  # partial files of a killed run (atomic_path's .tmp)
     stats = read_json(vocab_dir / "stats.json")
     meta = raw_meta(raw)
     if meta["source"].get("sha256") != stats["source"].get("sha256"):
@@ -203,7 +208,8 @@ def encode(raw_parquet: str | os.PathLike, vocab_dir: str | os.PathLike,
     threads = max(1, int((duckdb_cfg or {}).get("threads") or 1))
     con = sql.connect(duckdb_cfg)
     try:
-        codes = split_codes(con, raw, check_split(stats["split"]), meta["rows"])
+        split = check_split(stats["split"])
+        codes = split_codes(con, raw, split, meta["rows"])
         with contextlib.ExitStack() as stack:
             pool = stack.enter_context(ThreadPoolExecutor(threads))
             tmps = {s: stack.enter_context(atomic_path(out_dir / f"{s}.parquet", suffix=".parquet"))
@@ -217,6 +223,8 @@ def encode(raw_parquet: str | os.PathLike, vocab_dir: str | os.PathLike,
             got = {s: pq.ParquetFile(tmps[s]).metadata.num_rows for s in SPLITS}
             if got != stats["rows"]:
                 raise ValueError(f"{raw}: wrote {got} rows per split, stats.json says {stats['rows']}")
+            if split.order == "shuffled":  # valid/test are always read whole: order is moot
+                shuffle_parquet(con, tmps["train"], split.seed)
         # Written last: a feature_map.json never describes Parquet files that are not all there.
         fmap = feature_map(stats, out_dir.name)
         write_json(out_dir / "feature_map.json", fmap)

@@ -10,6 +10,7 @@ VARCHAR for categorical (never NULL; an empty field is the value ''). Its Parque
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Mapping
 
@@ -17,9 +18,10 @@ import duckdb
 import pyarrow.parquet as pq
 
 from optinter.data import readers, sql
-from optinter.io import atomic_path
+from optinter.io import atomic_path, remove_stale
 
 META_KEY = b"optinter"
+log = logging.getLogger(__name__)
 
 
 def ingest(fmt: str, source: str | os.PathLike, out_parquet: str | os.PathLike,
@@ -29,8 +31,10 @@ def ingest(fmt: str, source: str | os.PathLike, out_parquet: str | os.PathLike,
     Raises `readers.DataError` naming the file and the first bad line; nothing is left at
     `out_parquet` on failure.
     """
+    remove_stale(out_parquet)  # a killed run's partial .raw.parquet.*.tmp
     src = readers.resolve(fmt, source)
     meta = {"format": fmt, "source": src.describe()}
+    extra = {}
     con = sql.connect(duckdb_cfg)
     try:
         with atomic_path(out_parquet, suffix=".parquet") as tmp:
@@ -43,9 +47,21 @@ def ingest(fmt: str, source: str | os.PathLike, out_parquet: str | os.PathLike,
             if rows == 0:
                 raise readers.DataError(f"{src.describe()['path']}: no data lines "
                                         f"(expected at least one {fmt} row)")
+            if src.layout == "ipinyou_logs":
+                extra["click_lines"] = _click_join(con, src)
     finally:
         con.close()
-    return {**meta, "rows": rows}
+    return {**meta, "rows": rows, **extra}
+
+
+def _click_join(con: duckdb.DuckDBPyConnection, src: readers.RawSource) -> dict:
+    """Log how many click lines found their impression (a second pass over the imp.* files)."""
+    (lines, joined), = sql.relation(con, "ingest_ipinyou_clicks", **src.params()).fetchall()
+    files = lambda n, kind: f"{n} {kind}.* file{'s' * (n != 1)}"  # noqa: E731
+    log.info("%s: %d click lines in %s: %d joined an impression (bidid + creative), %d did not "
+             "(their impression is in none of the %s)", src.describe()["path"], lines,
+             files(len(src.clicks), "clk"), joined, lines - joined, files(len(src.paths), "imp"))
+    return {"lines": int(lines), "joined": int(joined)}
 
 
 def raw_meta(raw_parquet: str | os.PathLike) -> dict:

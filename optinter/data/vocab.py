@@ -12,7 +12,9 @@ aggregate over all 325 Criteo pairs costs about ten times as much; their ranking
 
 from __future__ import annotations
 
+import glob
 import itertools
+import logging
 import math
 import os
 import shutil
@@ -28,24 +30,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from optinter.data import sql
+from optinter.data import checks, sql
 from optinter.data.ingest import raw_meta, row_group_offsets
-from optinter.io import atomic_path, write_json
+from optinter.io import atomic_path, remove_stale, write_json
 
 BATCH_ROWS = 1 << 19          # rows per streamed batch (several row groups)
 DENSE_COUNT_FACTOR = 4        # bincount when |ids_a|*|ids_b| <= 4 * rows: O(rows + product)
 COUNT_CHUNK = 1 << 22         # rows per bincount, bounds the int64 key temporary
 MEMMAP_BYTES = 1 << 30        # train id matrices above this live in a file, not in RAM
 
+log = logging.getLogger(__name__)
+
+
+SPLIT_ORDERS = ("source", "shuffled")
+
 
 @dataclass(frozen=True)
 class Split:
-    """Split fractions and seed; `train_end` / `valid_end` are the cumulative cut points."""
+    """Split fractions and seed; `train_end` / `valid_end` are the cumulative cut points.
+    `order`: how encode writes train.parquet (source: row_id order; shuffled: seeded random)."""
 
     train: float
     valid: float
     test: float
     seed: int
+    order: str = "source"
 
     @property
     def train_end(self) -> float:
@@ -59,16 +68,21 @@ class Split:
         return {"seed": self.seed, "train_end": self.train_end, "valid_end": self.valid_end}
 
     def as_dict(self) -> dict:
-        return {"train": self.train, "valid": self.valid, "test": self.test, "seed": self.seed}
+        out = {"train": self.train, "valid": self.valid, "test": self.test, "seed": self.seed}
+        # `source` is left out so that stats.json / feature_map.json of source-ordered data
+        # stay byte-identical to those written before the key existed
+        return out if self.order == "source" else {**out, "order": self.order}
 
 
 def check_split(split: Mapping[str, Any]) -> Split:
     """Validate a config `split` mapping: fractions in [0,1] summing to 1, integer seed."""
     try:
         s = Split(float(split["train"]), float(split["valid"]), float(split["test"]),
-                  int(split["seed"]))
+                  int(split["seed"]), str(split.get("order", "source")))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"split needs numeric train, valid, test and an integer seed: {split!r}") from err
+    if s.order not in SPLIT_ORDERS:
+        raise ValueError(f"split.order must be one of {SPLIT_ORDERS}, got {s.order!r}")
     fr = (s.train, s.valid, s.test)
     if min(fr) < 0 or not math.isclose(sum(fr), 1.0, abs_tol=1e-9) or s.train <= 0:
         raise ValueError(f"split fractions must be >= 0, train > 0, and sum to 1: {split!r}")
@@ -205,14 +219,31 @@ def _train_ids(raw: str, coder: FieldCoder, crossed: list[str], codes: np.ndarra
     return ids
 
 
+def split_positives(raw: str, codes: np.ndarray) -> list[int]:
+    """Clicks per split (train, valid, test); the 1-byte label is read a few row groups at once."""
+    pos = np.zeros(3, np.int64)
+    for start, table in iter_batches(raw, ["label"], []):
+        clicked = table["label"].to_numpy() == 1
+        pos += np.bincount(codes[start:start + table.num_rows][clicked], minlength=3)
+    return pos.tolist()
+
+
 def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, split: Mapping,
                 min_count: int, cross_min_count: int, log_bucket: bool = False,
-                duckdb_cfg: Mapping[str, Any] | None = None) -> dict:
-    """Write fields.parquet, crosses.parquet and stats.json into `out_dir`; return the stats."""
+                duckdb_cfg: Mapping[str, Any] | None = None,
+                min_split_rows: int | None = checks.MIN_SPLIT_ROWS,
+                dataset: str | None = None) -> dict:
+    """Write fields.parquet, crosses.parquet and stats.json into `out_dir`; return the stats.
+
+    Refuses (checks.check_splits) a split smaller than `min_split_rows` or without both labels
+    before any work; `dataset` names it in messages (default: the folder above `out_dir`).
+    """
     raw = os.fspath(raw_parquet)
     sp = check_split(split)
     min_count = check_threshold("min_count", min_count)
     cross_min_count = check_threshold("cross_min_count", cross_min_count)
+    if min_split_rows is not None:
+        check_threshold("min_split_rows", min_split_rows)
     meta = raw_meta(raw)
     names = [n for n, _ in meta["fields"]]
     continuous = [n for n, k in meta["fields"] if k == "continuous"]
@@ -220,11 +251,21 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
     bucketed = continuous if log_bucket else []
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".vocab-work-", dir=out_dir.parent))
+    # a killed run's temporary vocab folder and work folder (a memory-mapped train_ids.npy)
+    work_prefix = f".{out_dir.name}-work-"
+    remove_stale(out_dir, glob.escape(work_prefix) + "*")
+    work = None
     con = sql.connect(duckdb_cfg)
     try:
+        # created inside the try: a SIGINT right after it still removes it
+        work = Path(tempfile.mkdtemp(prefix=work_prefix, dir=out_dir.parent))
         codes = split_codes(con, raw, sp, meta["rows"])
         rows = dict(zip(("train", "valid", "test"), np.bincount(codes, minlength=3).tolist()))
+        name = dataset or out_dir.parent.name
+        warnings = checks.check_splits(name, meta["source"]["path"], {
+            s: (rows[s], p) for s, p in zip(rows, split_positives(raw, codes))}, min_split_rows)
+        for w in warnings:
+            log.warning("%s", w)
         vocab = sql.relation(con, "vocab_fields", {"fields": crossed}, raw=raw, fields=crossed,
                              min_count=min_count, **sp.params()).to_arrow_table()
         if bucketed:
@@ -249,7 +290,7 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
         stats = {"format": meta["format"], "source": meta["source"], "split": sp.as_dict(),
                  "thresholds": {"min_count": min_count, "cross_min_count": cross_min_count},
                  "log_bucket": bool(log_bucket), "rows": rows, "fields": fields,
-                 "pairs": pair_stats}
+                 "pairs": pair_stats, "warnings": warnings}
         with atomic_path(out_dir) as tmp:
             tmp.mkdir()
             pq.write_table(vocab, tmp / "fields.parquet")
@@ -257,7 +298,8 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
             write_json(tmp / "stats.json", stats)
     finally:
         con.close()
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return stats
 
 

@@ -13,7 +13,9 @@ Continuous and uncrossed fields still enter through first-order terms and the ML
   re-train keeps only the surviving interactions).
 
 Model-specific hyper-parameters are read from `hp` with Table IV defaults: `pin_subnet`
-([40, 5]); `grda_c` (5e-4), `grda_mu` (0.8), `grda_lr` (see AutoFIS), `search_epochs`.
+([40, 5]); `grda_c` (5e-4), `grda_mu` (0.8), `grda_lr` (see AutoFIS), `search_epochs`;
+`poly2_cross`: "general" gives Poly2's cross weights Table IV's general lr (and, as first-order
+weights, no L2); "cross", the default, kept so that recorded results reproduce, lr_c and l2_c.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from optinter.model.optinter import METHODS, OptInterNet, load_choices
 from optinter.model.registry import register
 
 PIN_SUBNET = (40, 5)
+POLY2_CROSS = {"general": "orig", "cross": "cross"}  # poly2_cross -> optimiser group
 GRDA_DEFAULTS = {"grda_c": 5e-4, "grda_mu": 0.8, "grda_lr": 1.0}
 FM_INIT_STD = 0.01
 
@@ -126,7 +129,11 @@ class Poly2(_Baseline):
 
     def __init__(self, fmap: FeatureMap, hp: dict, **_):
         super().__init__(fmap)
-        self.first = FirstOrder(fmap.cat_vocab, fmap.n_continuous, pair_vocab=fmap.pair_vocab)
+        mode = hp.get("poly2_cross", "cross")
+        if mode not in POLY2_CROSS:
+            raise ValueError(f"poly2_cross: expected one of {sorted(POLY2_CROSS)}, got {mode!r}")
+        self.first = FirstOrder(fmap.cat_vocab, fmap.n_continuous, pair_vocab=fmap.pair_vocab,
+                                pair_group=POLY2_CROSS[mode])
 
     def forward(self, cat, cont, cross):
         return self.first(cat, cont, cross)

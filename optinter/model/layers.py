@@ -2,7 +2,9 @@
 
 Every embedding family lives in ONE concatenated table with per-column offsets so a batch is a
 single gather (never a Python loop over fields or pairs). Tables tagged `group="cross"` get the
-cross learning rate / L2 (Table IV lr_c, l2_c); everything else is in group "orig" (lr, l2_o).
+cross learning rate / L2 (Table IV lr_c, l2_c); the original-feature embeddings (FieldEmbedding,
+group "emb") lr and l2_o; everything else (network, LayerNorm, first-order weights) is in group
+"orig": lr without L2, since Table IV's note defines l2_o on the original embedding table only.
 """
 
 from __future__ import annotations
@@ -65,10 +67,10 @@ class FieldEmbedding(nn.Module):
     """Original-feature embeddings [B, n_cat + n_cont, dim]: categorical fields first (feature
     map order), then continuous fields as value x field vector (paper Eq. 20)."""
 
-    def __init__(self, cat_vocab: Sequence[int], n_cont: int, dim: int, group: str = "orig",
+    def __init__(self, cat_vocab: Sequence[int], n_cont: int, dim: int, group: str = "emb",
                  sparse: bool = True):
         super().__init__()
-        self.table = MultiTable(cat_vocab, dim, group=group, sparse=sparse)
+        self.table = MultiTable(cat_vocab, dim, group=group, sparse=sparse)  # `cont` joins it
         self.n_cont = n_cont
         self.cont = nn.Parameter(torch.empty(n_cont, dim))
         if n_cont:
@@ -133,17 +135,19 @@ class MLP(nn.Module):
 
 class FirstOrder(nn.Module):
     """Bias + per-id scalar weights of categorical fields + weights of continuous values
-    (+ per-cross-id weights when `pair_vocab` is given, as in Poly2): logits [B]."""
+    (+ per-cross-id weights when `pair_vocab` is given, as in Poly2, in group `pair_group`):
+    logits [B]. The weights are no embedding table: group "orig", lr without L2."""
 
     def __init__(self, cat_vocab: Sequence[int], n_cont: int,
-                 pair_vocab: Sequence[int] | None = None, sparse: bool = True):
+                 pair_vocab: Sequence[int] | None = None, sparse: bool = True,
+                 pair_group: str = "cross"):
         super().__init__()
         self.cat = MultiTable(cat_vocab, 1, sparse=sparse)
         nn.init.zeros_(self.cat.weight)
         self.cont = nn.Parameter(torch.zeros(n_cont))
         self.pairs = None
         if pair_vocab is not None:
-            self.pairs = MultiTable(pair_vocab, 1, group="cross", sparse=sparse)
+            self.pairs = MultiTable(pair_vocab, 1, group=pair_group, sparse=sparse)
             nn.init.zeros_(self.pairs.weight)
         self.bias = nn.Parameter(torch.zeros(()))
 
@@ -157,7 +161,8 @@ class FirstOrder(nn.Module):
         return out
 
 
-GROUP_HP = {"orig": ("lr", "l2_o"), "cross": ("lr_c", "l2_c"), "arch": ("lr_a", None)}
+GROUP_HP = {"emb": ("lr", "l2_o"), "orig": ("lr", None), "cross": ("lr_c", "l2_c"),
+            "arch": ("lr_a", None)}
 
 
 class CTRModel(nn.Module):
@@ -182,20 +187,31 @@ class CTRModel(nn.Module):
         return [t.weight for t in self.tables() if t.sparse]
 
     def param_groups(self, hp: dict) -> list[dict]:
-        """Optimiser groups per Table IV: name, params, lr, weight_decay (coupled L2)."""
+        """Optimiser groups per Table IV: name, params, lr, weight_decay (coupled L2).
+
+        "emb" and "orig" share one group (named "orig") while their settings agree (l2_o = 0):
+        the optimiser layout, and so every result and checkpoint, is then the one from before
+        l2_o was confined to the embeddings."""
         by_id: dict[int, str] = {id(t.weight): t.group for t in self.tables()}
+        for m in self.modules():
+            if isinstance(m, FieldEmbedding):
+                by_id[id(m.cont)] = m.table.group
         for p in self.arch_parameters():
             by_id[id(p)] = "arch"
-        groups: dict[str, list] = {}
+        groups: dict[tuple, dict] = {}
         for p in self.parameters():
-            if p.requires_grad:
-                groups.setdefault(by_id.get(id(p), "orig"), []).append(p)
-        out = []
-        for name, params in groups.items():
+            if not p.requires_grad:
+                continue
+            name = by_id.get(id(p), "orig")
             lr_key, l2_key = GROUP_HP[name]
-            out.append({"name": name, "params": params, "lr": float(hp[lr_key]),
-                        "weight_decay": float(hp[l2_key]) if l2_key else 0.0})
-        return out
+            lr, wd = float(hp[lr_key]), float(hp[l2_key]) if l2_key else 0.0
+            kind = "orig" if name == "emb" else name
+            g = groups.setdefault((kind, lr, wd), {"name": name, "params": [], "lr": lr,
+                                                   "weight_decay": wd})
+            if g["name"] != name:
+                g["name"] = kind
+            g["params"].append(p)
+        return list(groups.values())
 
     def on_train_step(self) -> None:
         """Called by the training loop after each optimiser step (temperature schedules)."""

@@ -8,7 +8,9 @@ resumed run restarts at any batch index without replaying the stream.
   order) are gathered into buffers of at least `buffer_rows` rows, shuffled within the buffer.
   The epoch is the concatenation of the shuffled buffers; batches span buffer boundaries.
   This is not a full permutation: rows from row groups far apart in the buffer order never
-  share a batch, which is why buffers hold several row groups.
+  share a batch, which is why buffers hold several row groups. On time-ordered raw data a
+  row group is a stretch of time, so the data stage writes train.parquet in a seeded random
+  order (split.order: shuffled, optinter/data/shuffle.py) and every row group is i.i.d.-like.
 A background thread reads and converts the next batches while the model trains (pyarrow and
 numpy release the GIL), and pins memory when the target is a GPU.
 """

@@ -414,7 +414,9 @@ class OptInterNet(CTRModel):
                   + len(self.fact_pairs) * fact_dim)
         self.mlp = MLP(in_dim, hp["mlp"])
 
-    def forward(self, cat: torch.Tensor, cont: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
+    def features(self, cat: torch.Tensor, cont: torch.Tensor,
+                 cross: torch.Tensor) -> torch.Tensor:
+        """The MLP input [B, D] (layout in the class docstring)."""
         e_o = self.emb(cat, cont)
         parts = [e_o.flatten(1)]
         if self.memo is not None:
@@ -422,7 +424,24 @@ class OptInterNet(CTRModel):
         if self.fact_pairs:
             fact_emb = self.fact(cat) if self.fact is not None else e_o[:, :self.n_cat]
             parts.append(hadamard_pairs(fact_emb, self.fact_index).flatten(1))
-        return self.mlp(torch.cat(parts, dim=1)).squeeze(-1)
+        return torch.cat(parts, dim=1)
+
+    def pair_spans(self) -> dict[int, slice]:
+        """Columns of each non-naive pair (by pair index) in `features`."""
+        start = self.fmap.n_fields * self.emb.table.dim
+        width = self.memo.dim if self.memo is not None else 0
+        spans = {}
+        for i in self.mem_pairs:
+            spans[i] = slice(start, start + width)
+            start += width
+        fact_width = self.fact.dim if self.fact is not None else self.emb.table.dim
+        for i in self.fact_pairs:
+            spans[i] = slice(start, start + fact_width)
+            start += fact_width
+        return spans
+
+    def forward(self, cat: torch.Tensor, cont: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.features(cat, cont, cross)).squeeze(-1)
 
     def architecture_counts(self) -> dict:
         return {m: sum(c == m for c in self.choices) for m in METHODS}

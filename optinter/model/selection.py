@@ -8,10 +8,13 @@ re-train carries hundreds of useless interactions. This recipe keeps the search 
 ranking, and lets held-out data decide how far down the ranking to go and, for the kept pairs,
 memorize or factorize:
 
-1. rank pairs by 1 - p(naive) (softmax of alpha, ties by pair order);
-2. for k on a grid (0, 1, 2, ... growing geometrically), re-train the architecture "top-k pairs
-   with their argmax of memorize / factorize, the rest naive" and read its validation AUC;
-   stop once `patience` grid points in a row are no better than the best;
+1. rank pairs (`rankings`): "alpha", by 1 - p(naive) (softmax of alpha, ties by pair order);
+   "permutation", by how much validation AUC the re-train of the paper's argmax architecture
+   loses when a pair's inputs are shuffled (importance.py), for where α is too noisy;
+2. per ranking, for k on a grid (0, 1, 2, ... growing geometrically), re-train the
+   architecture "top-k pairs with their argmax of memorize / factorize, the rest naive" and
+   read its validation AUC; stop once `patience` grid points in a row are no better than the
+   best; the best over rankings goes on;
 3. for each kept pair, in rank order, re-train with its other non-naive method, keep the
    change where validation AUC improves;
 4. re-train the paper's own decision (the argmax of every pair) and keep it where its
@@ -31,9 +34,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 RECIPES = ("paper", "validated")
+RANKINGS = ("alpha", "permutation")
 METHODS = ("memorize", "factorize", "naive")
 DEFAULTS = {"growth": 1.4, "linear_until": 6, "patience": 3, "refine": True, "max_pairs": None,
-            "argmax": True}
+            "argmax": True, "rankings": ["alpha", "permutation"], "importance_rows": 200_000}
 
 
 def recipe(search_cfg: dict) -> str:
@@ -77,33 +81,77 @@ def top_k(order: np.ndarray, methods: Sequence[str], k: int) -> list[str]:
     return out
 
 
-def decide(probs: np.ndarray, fit: Callable[[list[str], str], dict], cfg: dict) -> dict:
-    """Run steps 1-4. `fit(choices, tag)` re-trains one architecture and returns at least
-    {"valid_auc", "valid_logloss"}. Returns the chosen choices and the full trail."""
-    probs = np.asarray(probs, dtype=np.float64)
-    order = ranking(probs)
-    methods = ["memorize" if p[0] >= p[1] else "factorize" for p in probs]
+def importance_order(importance: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Pairs the argmax re-train uses, by permutation importance (largest AUC loss first),
+    then the pairs it left naive, by 1 - p(naive)."""
+    used = ~np.isnan(importance)
+    by_alpha = ranking(probs)
+    first = np.flatnonzero(used)[np.argsort(-importance[used], kind="stable")]
+    return np.concatenate([first, by_alpha[~used[by_alpha]]]).astype(np.int64)
+
+
+def _sweep(order: np.ndarray, methods: Sequence[str], fit, cfg: dict, n: int,
+           name: str) -> tuple[dict, list]:
+    """Step 2 on one ranking: the best top-k architecture and the trail of the grid."""
     trail, best, bad = [], None, 0
-    for k in grid(len(probs), float(cfg["growth"]), int(cfg["linear_until"]), cfg["max_pairs"]):
+    for k in grid(n, float(cfg["growth"]), int(cfg["linear_until"]), cfg["max_pairs"]):
         choices = top_k(order, methods, k)
-        res = fit(choices, f"k{k}")
+        res = fit(choices, f"k{k}" if name == "alpha" else f"{name}_k{k}")
         row = {"k": k, "valid_auc": res["valid_auc"], "valid_logloss": res["valid_logloss"]}
         trail.append(row)
-        log.info("validated recipe: top %d pairs -> valid AUC %.5f", k, res["valid_auc"])
+        log.info("validated recipe (%s ranking): top %d pairs -> valid AUC %.5f", name, k,
+                 res["valid_auc"])
         if best is None or res["valid_auc"] > best["valid_auc"]:
-            best, bad = {**row, "choices": choices}, 0
+            best, bad = {**row, "choices": choices, "ranking": name, "order": order}, 0
         else:
             bad += 1
             if bad >= int(cfg["patience"]):
                 break
+    return best, trail
+
+
+def decide(probs: np.ndarray, fit: Callable[..., dict], cfg: dict) -> dict:
+    """Run steps 1-4. `fit(choices, tag, importance=False)` re-trains one architecture and
+    returns at least {"valid_auc", "valid_logloss"}, plus "importance" (per pair, NaN where
+    naive) when asked. Returns the chosen choices and the full trail."""
+    probs = np.asarray(probs, dtype=np.float64)
+    methods = ["memorize" if p[0] >= p[1] else "factorize" for p in probs]
+    rankings = list(cfg.get("rankings") or ["alpha"])
+    unknown = sorted(set(rankings) - set(RANKINGS))
+    if unknown:
+        raise ValueError(f"search.select.rankings: expected some of {RANKINGS}, got {unknown}")
+    cache: dict[tuple, dict] = {}
+
+    def fit_once(choices, tag, importance=False):
+        # k = 0 (and any architecture two rankings share) is trained once
+        key = tuple(choices)
+        if key not in cache or (importance and "importance" not in cache[key]):
+            cache[key] = fit(choices, tag, importance=True) if importance else fit(choices, tag)
+        return cache[key]
+
+    argmax_choices = [METHODS[int(np.argmax(p))] for p in probs]
+    argmax_res = None
+    if cfg.get("argmax", True) or "permutation" in rankings:
+        argmax_res = fit_once(argmax_choices, "argmax", importance="permutation" in rankings)
+        log.info("validated recipe: the paper's argmax -> valid AUC %.5f",
+                 argmax_res["valid_auc"])
+    orders = {"alpha": ranking(probs)}
+    if "permutation" in rankings:
+        orders["permutation"] = importance_order(np.asarray(argmax_res["importance"]), probs)
+    best, grids = None, {}
+    for name in rankings:
+        cand, grids[name] = _sweep(orders[name], methods, fit_once, cfg, len(probs), name)
+        if best is None or cand["valid_auc"] > best["valid_auc"]:
+            best = cand
     flips = []
     if cfg["refine"]:
-        for i in order[:best["k"]]:
+        for i in best["order"][:best["k"]]:
             i = int(i)
             other = "factorize" if best["choices"][i] == "memorize" else "memorize"
             choices = list(best["choices"])
             choices[i] = other
-            res = fit(choices, f"k{best['k']}_flip{i}")
+            res = fit_once(choices, f"k{best['k']}_flip{i}" if best["ranking"] == "alpha"
+                           else f"{best['ranking']}_k{best['k']}_flip{i}")
             kept = res["valid_auc"] > best["valid_auc"]
             flips.append({"pair": i, "to": other, "valid_auc": res["valid_auc"],
                           "valid_logloss": res["valid_logloss"], "kept": kept})
@@ -114,16 +162,15 @@ def decide(probs: np.ndarray, fit: Callable[[list[str], str], dict], cfg: dict) 
                         "valid_logloss": res["valid_logloss"], "choices": choices}
     argmax = None
     if cfg.get("argmax", True):
-        choices = [METHODS[int(np.argmax(p))] for p in probs]
-        res = fit(choices, "argmax")
-        kept = res["valid_auc"] > best["valid_auc"]
-        argmax = {"valid_auc": res["valid_auc"], "valid_logloss": res["valid_logloss"],
-                  "kept": kept}
-        log.info("validated recipe: the paper's argmax -> valid AUC %.5f (%s)",
-                 res["valid_auc"], "kept" if kept else "not kept")
+        kept = argmax_res["valid_auc"] > best["valid_auc"]
+        argmax = {"valid_auc": argmax_res["valid_auc"],
+                  "valid_logloss": argmax_res["valid_logloss"], "kept": kept}
         if kept:
-            best = {**best, "k": None, "valid_auc": res["valid_auc"],
-                    "valid_logloss": res["valid_logloss"], "choices": choices}
-    return {"choices": best["choices"], "k": best["k"], "valid_auc": best["valid_auc"],
-            "valid_logloss": best["valid_logloss"], "grid": trail, "flips": flips,
-            "argmax": argmax, "order": [int(i) for i in order]}
+            best = {**best, "k": None, "ranking": None, "valid_auc": argmax_res["valid_auc"],
+                    "valid_logloss": argmax_res["valid_logloss"], "choices": argmax_choices}
+    return {"choices": best["choices"], "k": best["k"], "ranking": best["ranking"],
+            "valid_auc": best["valid_auc"], "valid_logloss": best["valid_logloss"],
+            "grid": grids.get("alpha", []), "grids": grids, "flips": flips, "argmax": argmax,
+            "importance": None if argmax_res is None or "importance" not in argmax_res
+            else [None if np.isnan(v) else float(v) for v in argmax_res["importance"]],
+            "order": [int(i) for i in orders[rankings[0]]]}

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from optinter.io import atomic_path, file_digest, write_json
 from optinter.model.featuremap import FeatureMap
+from optinter.model.importance import permutation_importance
 from optinter.model.layers import CTRModel, count_parameters
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc, log_loss_from_logits
@@ -197,10 +198,28 @@ class Trainer:
             self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
 
     def try_resume(self) -> bool:
+        import pickle
+        import re
+
+        from optinter.io import CheckpointError, remove_stale
+        for name in ("last.pt", "best.pt"):
+            remove_stale(self.ckpt_dir / name)  # a save killed midway: SIGKILL skips its cleanup
         path = self.ckpt_dir / "last.pt"
         if not path.exists():
             return False
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        try:
+            ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        except pickle.UnpicklingError as err:
+            # weights_only refused a pickled object (it could run code, e.g. a file planted on a
+            # shared file system): name the file, the object and the fix, and never repeat
+            # torch's advice to allow-list it or to retry with weights_only=False
+            name = re.search(r"GLOBAL ([\w.]+)", str(err))
+            why = f" ({name.group(1)})" if name else ""
+            raise CheckpointError(
+                f"{path}: refused to resume from it: it holds a pickled object other than "
+                f"tensors and plain numbers{why}, which could run code when loaded; optinter "
+                f"never writes one. Delete it (rm {path}) and run again: this training run "
+                f"then starts from its beginning") from None
         if ckpt.get("fingerprint") != self.fingerprint:
             log.warning("%s belongs to another configuration; starting afresh", path)
             return False
@@ -326,8 +345,8 @@ def _loaders(fmap: FeatureMap, hp: dict, train_cfg: dict, seed: int, device,
               buffer_rows=int(train_cfg.get("shuffle_buffer_rows", 500_000)))
     bs = int(hp["batch_size"])
     ebs = int(train_cfg.get("eval_batch_size", max(bs, 8192)))
-    data = {"train": ParquetBatches(fmap, "train", bs, shuffle=True, seed=seed, **kw),
-            "valid": ParquetBatches(fmap, "valid", ebs, **kw)}
+    data = {"train": ParquetBatches(fmap, "train", bs, shuffle=True, seed=seed, **kw).preload(),
+            "valid": ParquetBatches(fmap, "valid", ebs, **kw).preload()}
     if bilevel:
         data["valid_shuffled"] = ParquetBatches(fmap, "valid", bs, shuffle=True,
                                                 seed=seed + 1, **kw)
@@ -369,11 +388,15 @@ def _validated(arch: dict, data_dir, hp: dict, search_cfg: dict, train_cfg: dict
     if cfg.get("epochs"):
         sel_hp["epochs"] = int(cfg["epochs"])
 
-    def fit(choices: list[str], tag: str) -> dict:
-        _, st, *_ = fit_model("optinter", data_dir, sel_hp, train_cfg, seed,
-                              Path(ckpt_dir) / "select" / tag, architecture=choices,
-                              search_cfg=search_cfg)
-        return {"valid_auc": st.best_auc, "valid_logloss": st.best_logloss}
+    def fit(choices: list[str], tag: str, importance: bool = False) -> dict:
+        model, st, _, data, *_ = fit_model("optinter", data_dir, sel_hp, train_cfg, seed,
+                                           Path(ckpt_dir) / "select" / tag,
+                                           architecture=choices, search_cfg=search_cfg)
+        out = {"valid_auc": st.best_auc, "valid_logloss": st.best_logloss}
+        if importance:
+            out["importance"] = permutation_importance(model, data["valid"], seed,
+                                                       cfg.get("importance_rows"))
+        return out
 
     probs = np.array([p["probs"] for p in arch["pairs"]])
     t0 = time.perf_counter()
@@ -384,7 +407,10 @@ def _validated(arch: dict, data_dir, hp: dict, search_cfg: dict, train_cfg: dict
     return {**arch, "pairs": pairs, "counts": counts, "search_counts": arch["counts"],
             "selection": {"settings": cfg, "k": out["k"], "valid_auc": out["valid_auc"],
                           "valid_logloss": out["valid_logloss"], "grid": out["grid"],
-                          "flips": out["flips"], "seconds": time.perf_counter() - t0}}
+                          "flips": out["flips"], "argmax": out["argmax"],
+                          "ranking": out["ranking"], "grids": out["grids"],
+                          "importance": out["importance"],
+                          "seconds": time.perf_counter() - t0}}
 
 
 def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,

@@ -81,6 +81,12 @@ def raw_source(wc) -> str:
     ds, s = dcfg(wc), src(wc)
     kind = oconfig.source_kind(ds)
     if kind == "path":
+        if not os.path.exists(s["path"]):
+            # else Snakemake's MissingInputException, which names no config key
+            raise WorkflowError(
+                f"datasets.{wc.dataset}.source.path: {s['path']} does not exist (relative paths "
+                f"start at {os.getcwd()}); set datasets.{wc.dataset}.source.path in config.yaml "
+                "(or --config) to the raw file, or for iPinYou the folder of imp.*/clk.* logs")
         return s["path"]
     if kind == "generate":
         return f"data/raw/{wc.dataset}/train.txt"
@@ -99,6 +105,7 @@ SQL_PREFIXES = {
     "ingest": ("ingest", "read", "criteo", "avazu", "ipinyou"),
     "vocab": ("vocab", "row_split", "split", "cross"),
     "encode": ("encode",),
+    "shuffle": ("shuffle",),  # run by encode, for datasets with split.order: shuffled only
 }
 
 
@@ -111,6 +118,13 @@ def sql_inputs(stage: str) -> list[str]:
     return [f for f, owner in claimed.items() if owner in (stage, None)]
 
 
+def encode_sql(wc) -> list[str]:
+    """SQL of the encode stage; the shuffle's only where the dataset shuffles, so that a
+    source-ordered dataset's encode neither depends on it nor re-runs for it."""
+    shuffled = dcfg(wc)["split"].get("order", "source") == "shuffled"
+    return sorted(set(sql_inputs("encode") + (sql_inputs("shuffle") if shuffled else [])))
+
+
 def processed(wc=None) -> dict:
     """The data -> model contract of one dataset (three Parquet splits + feature_map.json)."""
     files = {s: f"{PROCESSED}/{s}.parquet" for s in SPLITS}
@@ -121,7 +135,9 @@ def processed(wc=None) -> dict:
 
 
 def hp(wc) -> dict:
-    return oconfig.hparams(config, wc.dataset)
+    """What the searches train with: model `optinter`'s hyper-parameters (Table IV's OptInter
+    rows, e.g. lr_a), so that search and re-train read the same settings."""
+    return oconfig.model_hparams(config, wc.dataset, "optinter")
 
 
 # Model names the workflow understands beyond the registry (docs/design.md, Tables):
@@ -171,8 +187,9 @@ def search_ckpt(wc) -> str:
 
 
 def model_hp(wc) -> dict:
-    """The dataset's preset, with config models_hparams of the model and an s2 override."""
-    out = {**hp(wc), **config["models_hparams"].get(base_model(wc.model), {})}
+    """The dataset's preset with the model's models_hparams (top level, then the dataset's:
+    optinter.config.model_hparams) and an s2 override."""
+    out = oconfig.model_hparams(config, wc.dataset, base_model(wc.model))
     if m := S2_RUN.match(wc.model):
         out["s2"] = int(m.group(2))
     return out

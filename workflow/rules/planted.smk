@@ -90,6 +90,7 @@ rule planted_prepare:
     params:
         min_count=PLANTED["min_count"],
         cross_min_count=PLANTED["cross_min_count"],
+        min_split_rows=PLANTED["min_split_rows"],
         split=PLANTED["split"],
         duckdb=config["duckdb"],
         out_dir=f"{PL_DATA}/processed",

@@ -36,6 +36,7 @@ rule vocab:
         min_count=lambda wc: dcfg(wc)["min_count"],
         cross_min_count=lambda wc: dcfg(wc)["cross_min_count"],
         log_bucket=lambda wc: dcfg(wc)["log_bucket"],
+        min_split_rows=lambda wc: dcfg(wc)["min_split_rows"],
         duckdb=duckdb_cfg(),
     log:
         "logs/vocab/{dataset}.log",
@@ -55,7 +56,7 @@ rule encode:
         fields=rules.vocab.output.fields,
         crosses=rules.vocab.output.crosses,
         stats=rules.vocab.output.stats,
-        sql=sql_inputs("encode"),
+        sql=encode_sql,
     output:
         **processed(),
     params:

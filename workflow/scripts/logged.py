@@ -1,7 +1,8 @@
 """Run one optinter function with its output in the rule's log.
 
-Errors a user can act on (bad config, failed download, malformed raw data) end the job with one clear message on
-the terminal and in the log, without a traceback; anything else keeps its traceback in the log.
+Errors a user can act on (bad config, failed download, malformed raw data, a refused
+checkpoint) end the job with one clear message on the terminal and in the log, without a
+traceback; anything else keeps its traceback in the log.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any, Callable
 from optinter.config import ConfigError
 from optinter.data.download import DownloadError
 from optinter.data.readers import DataError
+from optinter.io import CheckpointError
 
-USER_ERRORS = (ConfigError, DownloadError, DataError)
+USER_ERRORS = (ConfigError, DownloadError, DataError, CheckpointError)
 
 
 def call(log: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
