@@ -20,6 +20,12 @@ torch.set_num_threads(int(THREADS))
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
 
 
+def pytest_configure(config):
+    # registered here rather than in pyproject.toml's markers, which lists `slow`
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one); "
+                                       "bench/gpu_check.sh runs them with -m cuda")
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     """The real dataset samples; skipped where absent, a failure under CI=true."""

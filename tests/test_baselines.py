@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from optinter.model import baselines
-from optinter.model.baselines import AutoFIS, AutoFISSearch, PIN, complete_pair_fields
+from optinter.model.baselines import AutoFISSearch, PIN, complete_pair_fields
 from optinter.model.featuremap import FeatureMap
 from optinter.model.grda import GRDA, grda_threshold
 from optinter.model.layers import count_parameters, inner_pairs, inner_pairs_gram
 from optinter.model.registry import get_model
-from optinter.model.train import build_optimizers, run_model, train_step
+from optinter.model.train import build_optimizers, run_model, search_stage, train_step
 
 CAT_VOCAB = [3, 5, 7, 11]          # C4 is not crossed: it must not appear in any pair
 CROSSED = [True, True, True, False]
@@ -323,12 +323,27 @@ def test_autofis_rejects_memorize_and_needs_gates(fmap):
         get_model("autofis")(fmap, HP)
 
 
+def test_arch_optimizer_hook(fmap):
+    """The "arch" group gets the model's arch_optimizer: GRDA (step size grda_lr, not lr_a)
+    for AutoFIS's gates, Adam for the models that keep the default."""
+    hp = {**HP, "grda_lr": 0.5, "grda_c": 0.01}
+    model = AutoFISSearch(fmap, hp)
+    opt = build_optimizers(model, hp)["arch"]
+    assert isinstance(opt, GRDA) and opt.param_groups[0]["params"] == [model.gates]
+    assert (opt.param_groups[0]["lr"], opt.param_groups[0]["c"]) == (0.5, 0.01)
+    assert model.extra_outputs() == {"grda": {"grda_c": 0.01, "grda_mu": 0.8, "grda_lr": 0.5}}
+    from optinter.model.optinter import Supernet
+    sup = Supernet(fmap, HP, {"relaxation": "softmax"}, steps_per_epoch=1)
+    arch = build_optimizers(sup, HP)["arch"]
+    assert type(arch) is torch.optim.Adam and arch.param_groups[0]["lr"] == HP["lr_a"]
+
+
 def test_autofis_search_prunes_and_retrain_keeps_survivors(tiny_processed, tmp_path):
     """On the tiny data only pair C1_x_C2 carries an interaction: a strong GRDA threshold
     prunes most pairs and C1_x_C2 keeps the largest gate; the re-train gates the survivors."""
     hp = {**HP, "batch_size": 128, "epochs": 3, "grda_c": 0.03, "grda_lr": 1.0}
     tc = {"seed": 1, "checkpoint_every_steps": 0, "sparse_embeddings": True, "device": "cpu"}
-    arch = AutoFIS.search_stage(tiny_processed, hp, tc, 1, tmp_path / "search")
+    arch = search_stage("autofis", tiny_processed, hp, tc, 1, tmp_path / "search")
     kept = [p["name"] for p in arch["pairs"] if p["choice"] == "factorize"]
     assert 0 < arch["counts"]["naive"] < 10
     assert max(arch["pairs"], key=lambda p: abs(p["gate"]))["name"] == "C1_x_C2"
@@ -336,7 +351,7 @@ def test_autofis_search_prunes_and_retrain_keeps_survivors(tiny_processed, tmp_p
     on_disk = json.loads((tmp_path / "search" / "architecture.json").read_text())
     assert on_disk["counts"] == arch["counts"]
     # same seed, fresh directory: the same gates (the search is deterministic)
-    again = AutoFIS.search_stage(tiny_processed, hp, tc, 1, tmp_path / "search2")
+    again = search_stage("autofis", tiny_processed, hp, tc, 1, tmp_path / "search2")
     assert [p["gate"] for p in again["pairs"]] == [p["gate"] for p in arch["pairs"]]
     out = run_model("autofis", tiny_processed, hp, tc, 1, tmp_path / "autofis.json",
                     tmp_path / "ckpt", architecture=arch)
@@ -345,8 +360,8 @@ def test_autofis_search_prunes_and_retrain_keeps_survivors(tiny_processed, tmp_p
     base = count_parameters(AutoFISSearch(fmap, hp))
     assert out["params"] == base - fmap.n_pairs + len(kept)
     # c = 0: GRDA reduces to dual averaging and prunes nothing
-    none = AutoFIS.search_stage(tiny_processed, {**hp, "grda_c": 0.0, "epochs": 1}, tc, 1,
-                                tmp_path / "search0")
+    none = search_stage("autofis", tiny_processed, {**hp, "grda_c": 0.0, "epochs": 1}, tc, 1,
+                        tmp_path / "search0")
     assert none["counts"]["naive"] == 0
 
 

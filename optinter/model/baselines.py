@@ -30,17 +30,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from optinter.io import write_json
 from optinter.model.featuremap import FeatureMap
 from optinter.model.grda import GRDA
 from optinter.model.layers import (CTRModel, FieldEmbedding, FirstOrder, MLP, fm_pair_sum,
-                                   inner_pairs, inner_pairs_gram)
+                                   inner_pairs, inner_pairs_gram, register)
 from optinter.model.optinter import METHODS, OptInterNet, load_choices
-from optinter.model.registry import register
 
 PIN_SUBNET = (40, 5)
 POLY2_CROSS = {"general": "orig", "cross": "cross"}  # poly2_cross -> optimiser group
 GRDA_DEFAULTS = {"grda_c": 5e-4, "grda_mu": 0.8, "grda_lr": 1.0}
+
+
+def grda_settings(hp: dict) -> dict[str, float]:
+    """AutoFIS's GRDA settings: `hp` keys grda_c, grda_mu, grda_lr over GRDA_DEFAULTS."""
+    return {k: float(hp.get(k, v)) for k, v in GRDA_DEFAULTS.items()}
 FM_INIT_STD = 0.01
 
 
@@ -283,10 +286,12 @@ class OptInterF(OptInterNet):
 class AutoFISSearch(_Baseline):
     """AutoFIS search stage (AutoDeepFM): bias + first order + sum_p g_p BN(<e_i, e_j>)_p + MLP.
     BatchNorm without affine parameters fixes each interaction's scale, so the gate g_p alone
-    carries its importance; the gates are the architecture parameters GRDA prunes."""
+    carries its importance; the gates are the architecture parameters GRDA prunes (its
+    `arch_optimizer`). `train.search_stage` trains it for model `autofis`."""
 
     def __init__(self, fmap: FeatureMap, hp: dict, **_):
         super().__init__(fmap)
+        self.grda = grda_settings(hp)
         if fmap.n_pairs == 0:
             raise ValueError(f"feature map of {fmap.dataset!r} has no pairs: nothing for "
                              "AutoFIS to gate")
@@ -300,6 +305,17 @@ class AutoFISSearch(_Baseline):
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [self.gates]
+
+    @classmethod
+    def arch_optimizer(cls, groups: list[dict], hp: dict) -> torch.optim.Optimizer:
+        """GRDA for the gates, with its own step size (grda_lr, not lr_a)."""
+        g = grda_settings(hp)
+        return GRDA([p for group in groups for p in group["params"]], lr=g["grda_lr"],
+                    c=g["grda_c"], mu=g["grda_mu"])
+
+    def extra_outputs(self) -> dict:
+        """The search's settings in its architecture.json."""
+        return {"grda": dict(self.grda)}
 
     def forward(self, cat, cont, cross):
         e = self.emb(cat, cont)
@@ -335,15 +351,17 @@ class AutoFIS(_Baseline):
     """AutoFIS re-train stage: the search model restricted to the interactions GRDA kept, the
     gates now ordinary (Adam-trained) attention weights starting from their searched values.
 
-    `train.run_model` calls `search_stage` first when no architecture is given."""
+    Two-stage: `search_model` is trained first (`train.search_stage`, called by
+    `train.run_model` when no architecture is given) and its architecture builds this model."""
 
     method = "factorize"
+    search_model = AutoFISSearch
 
     def __init__(self, fmap: FeatureMap, hp: dict, architecture=None, **_):
         super().__init__(fmap)
         if architecture is None:
             raise ValueError("model 'autofis' needs the gates of its search stage: pass the "
-                             "architecture returned by AutoFIS.search_stage")
+                             "architecture returned by train.search_stage('autofis', ...)")
         self.choices = load_choices(architecture, fmap)
         if "memorize" in self.choices:
             raise ValueError("autofis architecture: AutoFIS chooses between factorize and "
@@ -368,36 +386,3 @@ class AutoFIS(_Baseline):
 
     def extra_outputs(self) -> dict:
         return {"architecture_counts": {m: self.choices.count(m) for m in METHODS}}
-
-    @classmethod
-    def search_stage(cls, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_dir) -> dict:
-        """Train AutoFISSearch (Adam for weights, GRDA for gates), with the shared loop and
-        early stopping; return (and write to ckpt_dir/architecture.json) the pruned gates.
-
-        Resumable through its own checkpoints in `ckpt_dir`. torch's global RNG is restored
-        afterwards, so the re-train initialises exactly as if given the architecture directly.
-        """
-        from optinter.model import train as T  # train imports the registry: import late
-
-        rng = torch.get_rng_state()
-        fmap, device, fm_digest = T._setup(data_dir, train_cfg, int(seed))
-        g = {k: float(hp.get(k, v)) for k, v in GRDA_DEFAULTS.items()}
-        search_hp = {**hp, "epochs": int(hp.get("search_epochs", hp["epochs"]))}
-        model = AutoFISSearch(fmap, search_hp).to(device)
-        sparse = bool(train_cfg.get("sparse_embeddings", True))
-        model.set_sparse(sparse)
-        data = T._loaders(fmap, search_hp, train_cfg, int(seed), device)
-        fp = T._fingerprint(device, stage="autofis_search", hp=search_hp, seed=int(seed), fmap=fm_digest,
-                            sparse=sparse)
-        trainer = T.Trainer(model, search_hp, train_cfg, data, ckpt_dir, fp)
-        trainer.opts["arch"] = GRDA(model.arch_parameters(), lr=g["grda_lr"], c=g["grda_c"],
-                                    mu=g["grda_mu"])
-        st = trainer.fit()
-        arch = {"dataset": fmap.dataset, "model": "autofis", "seed": int(seed),
-                **model.architecture(),
-                "settings": {"grda": g, "epochs": st.epoch, "best_epoch": st.best_epoch,
-                             "valid_auc": st.best_auc, "valid_logloss": st.best_logloss,
-                             "train_seconds": st.train_seconds}}
-        write_json(Path(ckpt_dir) / "architecture.json", arch)
-        torch.set_rng_state(rng)
-        return arch

@@ -10,11 +10,25 @@ group "emb") lr and l2_o; everything else (network, LayerNorm, first-order weigh
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# Name -> model class, filled by @register in the model modules; optinter.model.registry
+# imports those modules, so look models up there (registry.MODELS, registry.get_model).
+MODELS: dict[str, Callable] = {}
+
+
+def register(name: str) -> Callable:
+    """Class decorator adding the class to MODELS under `name` (unique)."""
+    def deco(cls):
+        if name in MODELS and MODELS[name] is not cls:
+            raise ValueError(f"model {name!r} registered twice ({MODELS[name]} and {cls})")
+        MODELS[name] = cls
+        return cls
+    return deco
 
 
 def xavier_segments_(weight: torch.Tensor, sizes: Sequence[int]) -> None:
@@ -169,11 +183,18 @@ class CTRModel(nn.Module):
     """Base class of every registered model: forward(cat, cont, cross) -> logits [B].
 
     Subclasses only build layers; grouping and sparse handling come from the MultiTable tags.
-    Parameters listed in `arch_parameters()` form the "arch" group (own optimiser in train.py).
+    Parameters listed in `arch_parameters()` form the "arch" group, stepped by the optimiser
+    that `arch_optimizer` returns (train.build_optimizers).
     """
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return []
+
+    @classmethod
+    def arch_optimizer(cls, groups: list[dict], hp: dict) -> torch.optim.Optimizer:
+        """The optimiser of the "arch" group: `groups` are its optimiser groups (params, lr =
+        lr_a, weight_decay). Adam (OptInter's α); AutoFIS's search overrides it with GRDA."""
+        return torch.optim.Adam(groups, eps=float(hp.get("eps", 1e-8)), fused=True)
 
     def tables(self) -> list[MultiTable]:
         return [m for m in self.modules() if isinstance(m, MultiTable)]

@@ -20,8 +20,8 @@ from torch import nn
 
 from optinter.model import native
 from optinter.model.featuremap import FeatureMap
-from optinter.model.layers import CTRModel, FieldEmbedding, MLP, MultiTable, hadamard_pairs
-from optinter.model.registry import register
+from optinter.model.layers import (CTRModel, FieldEmbedding, MLP, MultiTable, hadamard_pairs,
+                                   register)
 
 METHODS = ("memorize", "factorize", "naive")
 RELAXATIONS = ("gumbel", "softmax", "hard")

@@ -1,32 +1,25 @@
 """Name -> model class. Every class follows the model interface in docs/design.md:
 `cls(fmap: FeatureMap, hp: dict, **kw)`, forward(cat, cont, cross) -> logits [B],
-param_groups(hp), sparse_parameters() (see layers.CTRModel)."""
+param_groups(hp), sparse_parameters() (see layers.CTRModel).
+
+Models register themselves with `layers.register(name)`; this module imports every module that
+defines models, so MODELS is complete once it is imported. Nothing under optinter.model imports
+it except train.py (no import circle: registry -> baselines -> optinter -> layers).
+"""
 
 from __future__ import annotations
 
 from typing import Callable
 
-MODELS: dict[str, Callable] = {}
+import optinter.model.baselines  # noqa: F401  (registers the baselines)
+import optinter.model.optinter  # noqa: F401  (registers "optinter")
+from optinter.model.layers import MODELS, register
 
-
-def register(name: str) -> Callable:
-    """Class decorator adding the class to MODELS under `name` (unique)."""
-    def deco(cls):
-        if name in MODELS and MODELS[name] is not cls:
-            raise ValueError(f"model {name!r} registered twice ({MODELS[name]} and {cls})")
-        MODELS[name] = cls
-        return cls
-    return deco
+__all__ = ["MODELS", "register", "get_model"]
 
 
 def get_model(name: str) -> Callable:
-    """Look a model up, importing the modules that register models first."""
-    import optinter.model.optinter  # noqa: F401  (registers "optinter")
-    try:
-        import optinter.model.baselines  # noqa: F401
-    except ModuleNotFoundError as e:
-        if e.name != "optinter.model.baselines":
-            raise
+    """The registered model class called `name`."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; registered: {sorted(MODELS)}")
     return MODELS[name]

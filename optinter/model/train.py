@@ -44,8 +44,9 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def build_optimizers(model: CTRModel, hp: dict) -> dict[str, torch.optim.Optimizer]:
-    """Adam for dense parameters, LazyAdam for sparse tables, a separate Adam for the
-    architecture group; learning rate and coupled L2 per Table IV group."""
+    """Adam for dense parameters, LazyAdam for sparse tables, the model's `arch_optimizer`
+    (Adam unless the model says otherwise) for the architecture group; learning rate and
+    coupled L2 per Table IV group."""
     eps = float(hp.get("eps", 1e-8))
     sparse_ids = {id(p) for p in model.sparse_parameters()}
     dense, sparse, arch = [], [], []
@@ -63,7 +64,8 @@ def build_optimizers(model: CTRModel, hp: dict) -> dict[str, torch.optim.Optimiz
     if sparse:
         opts["sparse"] = LazyAdam(sparse, eps=eps)
     if arch:
-        opts["arch"] = torch.optim.Adam(arch, eps=eps, fused=True)
+        # the model's hook: Adam for OptInter's alpha, GRDA for AutoFIS's gates
+        opts["arch"] = model.arch_optimizer(arch, hp)
     return opts
 
 
@@ -457,6 +459,35 @@ def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
     return out
 
 
+def search_stage(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_dir) -> dict:
+    """First stage of a two-stage model (a registered class with `search_model`: AutoFIS).
+
+    Trains `search_model` with the shared loop and early stopping (its `arch_parameters` under
+    its `arch_optimizer`, e.g. GRDA), for `hp["search_epochs"]` epochs (default `epochs`);
+    returns its `architecture()` with `settings` (its `extra_outputs()` and the fit's summary)
+    and writes it to ckpt_dir/architecture.json. Resumable through its own checkpoints in
+    `ckpt_dir`. torch's global RNG is restored afterwards, so the second stage initialises
+    exactly as if given the architecture directly."""
+    cls = get_model(name).search_model
+    rng = torch.get_rng_state()
+    fmap, device, fm_digest = _setup(data_dir, train_cfg, int(seed))
+    search_hp = {**hp, "epochs": int(hp.get("search_epochs", hp["epochs"]))}
+    model = cls(fmap, search_hp).to(device)
+    sparse = bool(train_cfg.get("sparse_embeddings", True))
+    model.set_sparse(sparse)
+    data = _loaders(fmap, search_hp, train_cfg, int(seed), device)
+    fp = _fingerprint(device, stage=f"{name}_search", hp=search_hp, seed=int(seed),
+                      fmap=fm_digest, sparse=sparse)
+    st = Trainer(model, search_hp, train_cfg, data, ckpt_dir, fp).fit()
+    arch = {"dataset": fmap.dataset, "model": name, "seed": int(seed), **model.architecture(),
+            "settings": {**model.extra_outputs(), "epochs": st.epoch,
+                         "best_epoch": st.best_epoch, "valid_auc": st.best_auc,
+                         "valid_logloss": st.best_logloss, "train_seconds": st.train_seconds}}
+    write_json(Path(ckpt_dir) / "architecture.json", arch)
+    torch.set_rng_state(rng)
+    return arch
+
+
 def fit_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_dir,
               architecture=None, search_cfg: dict | None = None, on_step=None):
     """Fit any registered model with the shared loop, resumably, up to its best validation
@@ -464,9 +495,10 @@ def fit_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_di
     architecture)."""
     fmap, device, fm_digest = _setup(data_dir, train_cfg, int(seed))
     cls = get_model(name)
-    if architecture is None and hasattr(cls, "search_stage"):
+    if architecture is None and getattr(cls, "search_model", None) is not None:
         # two-stage baselines (AutoFIS) search their own architecture first, resumably
-        architecture = cls.search_stage(data_dir, hp, train_cfg, int(seed), Path(ckpt_dir) / "search")
+        architecture = search_stage(name, data_dir, hp, train_cfg, int(seed),
+                                    Path(ckpt_dir) / "search")
     model = cls(fmap, hp, architecture=architecture, search_cfg=search_cfg).to(device)
     sparse = bool(train_cfg.get("sparse_embeddings", True))
     model.set_sparse(sparse)
