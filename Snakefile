@@ -30,3 +30,11 @@ rule all:
     default_target: True
     input:
         final_outputs(config["default_dataset"]),
+
+
+# Tell the user what they got: where optinter.json, Table V and the report are, and Table V's
+# headline (optinter/analysis/summary.py).
+onsuccess:
+    from optinter.analysis import summary
+
+    summary.on_success(workflow, config)

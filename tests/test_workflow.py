@@ -20,7 +20,7 @@ from optinter import config as oc
 REPO = Path(__file__).resolve().parents[1]
 # The whole package goes along: Snakemake puts the Snakefile's folder first on sys.path, so a
 # partial optinter/ folder there would shadow the installed package.
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "profiles", "optinter"]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "profiles", "optinter", "envs"]
 TRAIN_RULES = {"search", "train_model", "train_model_seed"}
 HEAVY_RULES = TRAIN_RULES | {"ingest", "vocab", "encode", "mutual_info", "extract_member",
                              "extract_logs"}

@@ -9,6 +9,7 @@ are optional ablations: when their runs are absent they are skipped with a note 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import math
@@ -326,16 +327,50 @@ def plot_fig4(points: Sequence[dict], out_png: Path, dataset: str) -> None:
 
 
 # ---------------------------------------------------------------- entry point
+def html_page(title: str, body: str) -> str:
+    """A standalone HTML page of a table's Markdown body (pipe tables and paragraphs): the
+    form `snakemake --report` shows in its page (a CSV is only a download there)."""
+    parts, table = [], []
+
+    def flush() -> None:
+        if not table:
+            return
+        cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table
+                 if not set(line.replace("|", "").strip()) <= {"-", ":"}]
+        head, *rows = cells
+        parts.append("<table>\n<thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head)
+                     + "</tr></thead>\n<tbody>\n" + "".join(
+                         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n"
+                         for row in rows) + "</tbody>\n</table>")
+        table.clear()
+
+    for line in body.splitlines():
+        if line.lstrip().startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.strip():
+            parts.append(f"<p>{html.escape(line.strip())}</p>")
+    flush()
+    style = ("body{font-family:sans-serif;font-size:14px;margin:1em}table{border-collapse:collapse}"
+             "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}th{background:#eee}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
 def _write(out: Path, stem: str, title: str, table: TableOut, written: list[str]) -> None:
     rows, columns, body = table
     (out / f"{stem}.csv").write_text(_csv(rows, columns))
     (out / f"{stem}.md").write_text(f"# {title}\n\n{body}")
-    written += [f"{stem}.csv", f"{stem}.md"]
+    (out / f"{stem}.html").write_text(html_page(title, body))
+    written += [f"{stem}.csv", f"{stem}.md", f"{stem}.html"]
 
 
 def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
           seeds: Sequence[int], out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Write Tables V, VI, VIII, IX and Fig. 4 (CSV + Markdown, PNG) into `out_dir`, atomically.
+    """Write Tables V, VI, VIII, IX and Fig. 4 (CSV + Markdown + HTML, PNG) into `out_dir`,
+    atomically.
 
     Table V needs every (model, seed) run; the optional tables are skipped, with the reason
     recorded in `out_dir/README.md` and the returned dict, when their inputs are absent.

@@ -12,7 +12,8 @@ rule tables:
     output:
         report(
             directory(f"{RESULTS}/tables"),
-            patterns=["{name}.csv", "{name}.png"],
+            # HTML: shown in the report's page; CSV: its download; PNG: Fig. 4
+            patterns=["{name}.html", "{name}.csv", "{name}.png"],
             caption="../report/tables.rst",
             category="Tables",
             subcategory="{dataset}",
@@ -26,6 +27,8 @@ rule tables:
     resources:
         mem_mb=1000,
         runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/tables.py"
 
@@ -48,6 +51,8 @@ rule mutual_info:
     resources:
         mem_mb=res("data_mem_mb"),
         runtime=res("data_runtime"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/mutual_info.py"
 
@@ -74,5 +79,7 @@ rule mutual_info_figures:
     resources:
         mem_mb=1000,
         runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/mutual_info_figures.py"

@@ -18,6 +18,8 @@ rule generate_dataset:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/generate_dataset.py"
 
@@ -39,6 +41,8 @@ rule download:
     resources:
         mem_mb=1000,
         runtime=res("fetch_runtime"),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/download.py"
 
@@ -64,6 +68,8 @@ rule extract_member:
     resources:
         mem_mb=1000,
         runtime=res("data_runtime"),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/extract_member.py"
 
@@ -85,6 +91,8 @@ rule extract_logs:
     resources:
         mem_mb=1000,
         runtime=res("data_runtime"),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/extract_logs.py"
 
@@ -105,5 +113,7 @@ rule fetch_kaggle:
     resources:
         mem_mb=1000,
         runtime=res("fetch_runtime"),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/fetch_kaggle.py"

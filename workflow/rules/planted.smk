@@ -78,6 +78,8 @@ rule planted_generate:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/planted_generate.py"
 
@@ -103,6 +105,8 @@ rule planted_prepare:
     resources:
         mem_mb=config["resources"]["data_mem_mb"],
         runtime=config["resources"]["data_runtime"],
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/planted_prepare.py"
 
@@ -129,6 +133,8 @@ rule planted_search_paper:
         mem_mb=config["resources"]["train_mem_mb"],
         runtime=config["resources"]["train_runtime"],
         gpu=config["resources"]["train_gpus"],
+    conda:
+        "../../envs/train.yaml"
     script:
         "../scripts/planted_search.py"
 
@@ -176,6 +182,8 @@ rule planted_search:
         mem_mb=config["resources"]["train_mem_mb"],
         runtime=config["resources"]["train_runtime"],
         gpu=config["resources"]["train_gpus"],
+    conda:
+        "../../envs/train.yaml"
     script:
         "../scripts/select.py"
 
@@ -191,6 +199,8 @@ rule planted_oracle_architecture:
     log:
         "logs/planted/{case}/oracle_architecture.log",
     threads: 1
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/planted_oracle_architecture.py"
 
@@ -222,6 +232,8 @@ rule planted_train:
         mem_mb=config["resources"]["train_mem_mb"],
         runtime=config["resources"]["train_runtime"],
         gpu=config["resources"]["train_gpus"],
+    conda:
+        "../../envs/train.yaml"
     script:
         "../scripts/planted_train.py"
 
@@ -253,5 +265,7 @@ rule planted_recovery:
     log:
         "logs/planted/recovery.log",
     threads: 1
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/planted_recovery.py"

@@ -19,6 +19,8 @@ rule ingest:
     resources:
         mem_mb=res("data_mem_mb"),
         runtime=res("data_runtime"),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/ingest.py"
 
@@ -46,6 +48,8 @@ rule vocab:
     resources:
         mem_mb=res("data_mem_mb"),
         runtime=res("data_runtime"),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/vocab.py"
 
@@ -69,5 +73,7 @@ rule encode:
     resources:
         mem_mb=res("data_mem_mb"),
         runtime=res("data_runtime"),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/encode.py"

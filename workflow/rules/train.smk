@@ -30,6 +30,8 @@ rule search_paper:
     threads: res("train_threads")
     resources:
         **TRAIN_RESOURCES,
+    conda:
+        "../../envs/train.yaml"
     script:
         "../scripts/search.py"
 
@@ -61,6 +63,8 @@ rule search:
     threads: res("train_threads")
     resources:
         **TRAIN_RESOURCES,
+    conda:
+        "../../envs/train.yaml"
     script:
         "../scripts/select.py"
 
@@ -129,6 +133,8 @@ rule train_model:
     threads: res("train_threads")
     resources:
         **TRAIN_RESOURCES,
+    conda:
+        "../../envs/train.yaml"
     script:
         "../scripts/train_model.py"
 
