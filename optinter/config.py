@@ -20,7 +20,7 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
-SOURCE_KINDS = ("path", "generate", "url", "kaggle")
+SOURCE_KINDS = ("path", "generate", "url", "kaggle", "splits")  # splits: per-split files only
 
 # What a dataset gets for the keys it leaves out, per format: the paper's protocol (Sec. V-A:
 # 80 % of the randomly shuffled data for training and validation, 20 % for testing; OOV
@@ -33,6 +33,11 @@ FORMAT_DEFAULTS = {
     "avazu": {"min_count": 5, "cross_min_count": 5, "split": PAPER_SPLIT, "hparams": "avazu"},
     "ipinyou": {"min_count": 5, "cross_min_count": 5, "split": PAPER_SPLIT, "hparams": "ipinyou"},
 }
+
+# A pre-split source (source.splits: train / valid / test files, e.g. the reczoo/BARS splits)
+# is not re-split: its default split takes the files as they are, with train.parquet in a seeded
+# random order (the BARS files keep the raw time order within each file).
+FILE_SPLIT = {"from": "files", "seed": 2022, "order": "shuffled"}
 
 # Keys the schema no longer has but older configs still carry: dropped with a warning (not an
 # error) so that those configs keep working. (section, key) -> why.
@@ -120,7 +125,10 @@ def apply_format_defaults(ds: dict) -> list[str]:
     """Fill a dataset's missing keys from FORMAT_DEFAULTS of its format (in place); return the
     keys filled in. Explicit settings win."""
     filled = []
-    for key, value in FORMAT_DEFAULTS[ds["format"]].items():
+    defaults = dict(FORMAT_DEFAULTS[ds["format"]])
+    if isinstance(ds.get("source"), dict) and "splits" in ds["source"]:
+        defaults["split"] = FILE_SPLIT
+    for key, value in defaults.items():
         if key not in ds:
             ds[key] = copy.deepcopy(value)
             filled.append(key)
@@ -147,11 +155,13 @@ def _check_references(cfg: dict, origin: str, defaulted: dict | None = None) -> 
                    if "hparams" in defaulted.get(name, ()) else "")
             problems.append(f"datasets.{name}.hparams: {ds['hparams']!r} is not a key of hparams "
                             f"({', '.join(cfg['hparams'])}){why}")
-        split = ds["split"]
-        total = split["train"] + split["valid"] + split["test"]
-        if not math.isclose(total, 1.0, abs_tol=1e-9):
-            problems.append(f"datasets.{name}.split: train + valid + test = {total:g}, expected 1")
-        src = ds["source"]
+        split, src = ds["split"], ds["source"]
+        if "from" not in split:
+            total = split["train"] + split["valid"] + split["test"]
+            if not math.isclose(total, 1.0, abs_tol=1e-9):
+                problems.append(f"datasets.{name}.split: train + valid + test = {total:g}, "
+                                "expected 1")
+        problems += _presplit_problems(name, src, split)
         if "generate" in src and ds["format"] != "criteo":
             problems.append(f"datasets.{name}.source.generate: the generator writes the criteo "
                             f"layout, but format is {ds['format']!r}")
@@ -162,6 +172,32 @@ def _check_references(cfg: dict, origin: str, defaulted: dict | None = None) -> 
         problems.append(f"planted.hparams: {planted['hparams']!r} is not a key of hparams")
     if problems:
         raise ConfigError(f"{origin}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _presplit_problems(name: str, src: dict, split: dict) -> list[str]:
+    """A pre-split source and `split: {from: files}` go together; a split member needs an
+    archive (its own `url` or the source's)."""
+    out = []
+    if "splits" not in src:
+        if "from" in split:
+            out.append(f"datasets.{name}.split: {{from: files}} needs source.splits (train, "
+                       "valid and test files); give split fractions for a single source file")
+        return out
+    if "from" not in split:
+        out.append(f"datasets.{name}.split: the source is pre-split (source.splits): set split "
+                   "to {from: files, seed: ..., order: ...} (the files are the split), not fractions")
+    for key in ("path", "generate", "kaggle", "member", "logs"):
+        if key in src:
+            out.append(f"datasets.{name}.source: `{key}` and `splits` exclude each other (give "
+                       f"the files under splits.<train|valid|test>)")
+    for part, entry in src["splits"].items():
+        if "member" in entry and "url" not in entry and "url" not in src:
+            out.append(f"datasets.{name}.source.splits.{part}.member: no archive to take it "
+                       "from; set source.url (one archive of all splits) or the split's own url")
+        if "path" in entry and len(entry) > 1:
+            out.append(f"datasets.{name}.source.splits.{part}: `path` is read in place; drop "
+                       f"{', '.join(sorted(set(entry) - {'path'}))}")
+    return out
 
 
 def source_kind(ds: dict) -> str:

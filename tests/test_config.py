@@ -126,6 +126,7 @@ def test_load_reports_yaml_syntax_errors_with_file_and_line(tmp_path):
 def test_source_kind_prefers_a_local_path(raw_cfg):
     cfg = oc.validate(copy.deepcopy(raw_cfg))
     kinds = {name: oc.source_kind(ds) for name, ds in cfg["datasets"].items()}
-    assert kinds == {"demo": "generate", "criteo": "url", "avazu": "kaggle", "ipinyou": "url"}
+    assert kinds == {"demo": "generate", "criteo": "url", "avazu": "kaggle", "ipinyou": "url",
+                     "criteo_x4": "url", "avazu_x4": "url"}
     cfg["datasets"]["avazu"]["source"]["path"] = "/data/train.gz"
     assert oc.source_kind(oc.validate(cfg)["datasets"]["avazu"]) == "path"

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from optinter.data import sql
+from optinter.data import presplit, sql
 from optinter.data.shuffle import shuffle_parquet
 from optinter.data.ingest import raw_meta
 from optinter.data.vocab import FieldCoder, check_split, iter_batches, split_codes
@@ -208,7 +208,8 @@ def encode(raw_parquet: str | os.PathLike, vocab_dir: str | os.PathLike,
     threads = max(1, int((duckdb_cfg or {}).get("threads") or 1))
     con = sql.connect(duckdb_cfg)
     try:
-        split = check_split(stats["split"])
+        split = presplit.bind_split(check_split(stats["split"]), meta)
+        presplit.use_file_split(con, split)  # a pre-split source: the files' row ranges
         codes = split_codes(con, raw, split, meta["rows"])
         with contextlib.ExitStack() as stack:
             pool = stack.enter_context(ThreadPoolExecutor(threads))

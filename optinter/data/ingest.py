@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import duckdb
 import pyarrow.parquet as pq
 
-from optinter.data import readers, sql
+from optinter.data import presplit, readers, sql
 from optinter.io import atomic_path, remove_stale
 
 META_KEY = b"optinter"
@@ -28,9 +28,14 @@ def ingest(fmt: str, source: str | os.PathLike, out_parquet: str | os.PathLike,
            duckdb_cfg: Mapping[str, Any] | None = None) -> dict:
     """Validate and convert `source` (file, .gz, or a directory of iPinYou logs); return its meta.
 
+    A mapping {train, valid, test} or a sequence of three files in that order is a pre-split
+    source: optinter.data.presplit.ingest_splits stacks them, and the files are the split.
+
     Raises `readers.DataError` naming the file and the first bad line; nothing is left at
     `out_parquet` on failure.
     """
+    if not isinstance(source, (str, os.PathLike)):  # train/valid/test files: the split
+        return presplit.ingest_splits(fmt, source, out_parquet, duckdb_cfg, meta_key=META_KEY)
     remove_stale(out_parquet)  # a killed run's partial .raw.parquet.*.tmp
     src = readers.resolve(fmt, source)
     meta = {"format": fmt, "source": src.describe()}

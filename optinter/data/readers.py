@@ -25,9 +25,13 @@ AVAZU_HEADER = (
     "app_category,device_id,device_ip,device_model,device_type,device_conn_type,"
     "C14,C15,C16,C17,C18,C19,C20,C21"
 )
+# reczoo/BARS Criteo_x4 CSVs (pre-split train/valid/test, optinter.data.presplit): a header
+# line of these names, comma-separated (FuxiCTR's criteo_x4 dataset config: label_col Label).
+CRITEO_CSV_HEADER = ",".join(["Label", *(f"I{k}" for k in range(1, 14)),
+                              *(f"C{k}" for k in range(1, 27))])
 IPINYOU_LOG_FIELDS = 24  # raw imp.* / clk.* logs
 IPINYOU_FIELDS = (27, 29)  # make-ipinyou-data train.log.txt / test.log.txt
-_SEP = {"criteo": "\t", "avazu": ",", "ipinyou": "\t", "ipinyou_logs": "\t"}
+_SEP = {"criteo": "\t", "avazu": ",", "ipinyou": "\t", "ipinyou_logs": "\t", "criteo_csv": ","}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEX8 = re.compile(r"[0-9a-f]{8}")
 
@@ -102,13 +106,18 @@ def _avazu_header_problem(line: str) -> str | None:
 
     Naming the difference matters: a cut-off copy of two 230-character headers looks identical.
     """
-    if line == AVAZU_HEADER:
+    return _header_problem(line, AVAZU_HEADER, "Avazu")
+
+
+def _header_problem(line: str, header: str, name: str) -> str | None:
+    """_avazu_header_problem for any comma-separated `header` of the layout called `name`."""
+    if line == header:
         return None
-    want, got = AVAZU_HEADER.split(","), line.split(",")
-    if '"' in line and line.replace('"', "") == AVAZU_HEADER:
-        return "found the column names quoted; quoted fields are not part of the Avazu format"
+    want, got = header.split(","), line.split(",")
+    if '"' in line and line.replace('"', "") == header:
+        return f"found the column names quoted; quoted fields are not part of the {name} format"
     if not set(want) & set(got):
-        return f"found no Avazu column name in {_shown(line)}; is the header line missing?"
+        return f"found no {name} column name in {_shown(line)}; is the header line missing?"
     seen: Counter = Counter()
     extra = []
     for i, name in enumerate(got):
@@ -244,6 +253,35 @@ def resolve(fmt: str, source: str | Path) -> RawSource:
                                   compression=comp))
 
 
+def resolve_split(fmt: str, source: str | Path) -> RawSource:
+    """`resolve` for one file of a pre-split source (optinter.data.presplit).
+
+    Criteo files may also come in the reczoo/BARS Criteo_x4 CSV layout (header line
+    CRITEO_CSV_HEADER, comma-separated; layout `criteo_csv`); a first line that looks like a
+    header but is not that one is refused, naming the missing and unexpected columns. Every
+    other file is read as `resolve` reads it (Avazu_x4 is the Avazu layout, header included).
+    """
+    if fmt != "criteo":
+        return resolve(fmt, source)
+    source = Path(source)
+    what = ("a reczoo/BARS Criteo_x4 CSV (header line Label,I1,...,I13,C1,...,C26) or a "
+            "Criteo DAC TSV without header")
+    _existing(source, what)
+    if source.is_dir():
+        raise DataError(f"{source}: is a directory (expected {what})")
+    lines = _first_lines(source)
+    if not lines:
+        raise DataError(f"{source}: empty file (expected {what})")
+    if lines[0] == CRITEO_CSV_HEADER or (_looks_like_header(lines[0]) and "," in lines[0]):
+        problem = _header_problem(lines[0], CRITEO_CSV_HEADER, "Criteo_x4")
+        if problem:
+            raise DataError(f"{source}: line 1: expected the Criteo_x4 header (40 "
+                            f"comma-separated columns Label,I1,...,I13,C1,...,C26); {problem}")
+        return _with_digest(RawSource(fmt, "criteo_csv", (source,), skip=1,
+                                      compression=_compression(source)))
+    return resolve(fmt, source)
+
+
 def _ipinyou_logs(folder: Path) -> RawSource:
     imp = tuple(sorted(p for p in folder.glob("imp.*") if p.is_file()))
     clk = tuple(sorted(p for p in folder.glob("clk.*") if p.is_file()))
@@ -264,9 +302,13 @@ def explain_failure(con: duckdb.DuckDBPyConnection, src: RawSource, err: Excepti
     checks += [(p, "ipinyou_logs", 0) for p in src.clicks]
     for path, layout, skip in checks:
         try:
-            rows = sql.relation(con, "ingest_first_problem", path=str(path), skip=skip,
-                                compression=src.compression, sep=_SEP[layout], layout=layout,
-                                ncols=src.ncols).fetchall()
+            if layout == "criteo_csv":  # a pre-split reczoo/BARS CSV (presplit_macros.sql)
+                rows = sql.relation(con, "presplit_first_problem", path=str(path), skip=skip,
+                                    compression=src.compression).fetchall()
+            else:
+                rows = sql.relation(con, "ingest_first_problem", path=str(path), skip=skip,
+                                    compression=src.compression, sep=_SEP[layout],
+                                    layout=layout, ncols=src.ncols).fetchall()
         except duckdb.Error as inner:  # the file cannot even be split into lines
             ending = _line_ending_problem(path)
             if ending:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from optinter.data import checks, sql
+from optinter.data import checks, presplit, sql
 from optinter.data.ingest import raw_meta, row_group_offsets
 from optinter.io import atomic_path, remove_stale, write_json
 
@@ -55,19 +55,38 @@ class Split:
     test: float
     seed: int
     order: str = "source"
+    # split: {from: files} (optinter.data.presplit): the source's train/valid/test files are
+    # the split; `rows` are their row counts once bound to a raw.parquet (presplit.bind_split)
+    from_files: bool = False
+    rows: tuple[int, int, int] | None = None
 
     @property
     def train_end(self) -> float:
+        if self.from_files:
+            return float(self._rows()[0])  # a row_id bound (presplit_split_code.sql)
         return float(self.train)
 
     @property
     def valid_end(self) -> float:
+        if self.from_files:
+            return float(self._rows()[0] + self._rows()[1])
         return float(self.train + self.valid)
+
+    def _rows(self) -> tuple[int, int, int]:
+        if self.rows is None:
+            raise ValueError("split: {from: files} is not bound to the files' row counts "
+                             "(optinter.data.presplit.bind_split)")
+        return self.rows
+
+    def with_rows(self, rows: tuple[int, int, int]) -> "Split":
+        return Split(self.train, self.valid, self.test, self.seed, self.order, True, tuple(rows))
 
     def params(self) -> dict:
         return {"seed": self.seed, "train_end": self.train_end, "valid_end": self.valid_end}
 
     def as_dict(self) -> dict:
+        if self.from_files:
+            return {"from": "files", "seed": self.seed, "order": self.order}
         out = {"train": self.train, "valid": self.valid, "test": self.test, "seed": self.seed}
         # `source` is left out so that stats.json / feature_map.json of source-ordered data
         # stay byte-identical to those written before the key existed
@@ -75,7 +94,19 @@ class Split:
 
 
 def check_split(split: Mapping[str, Any]) -> Split:
-    """Validate a config `split` mapping: fractions in [0,1] summing to 1, integer seed."""
+    """Validate a config `split` mapping: fractions in [0,1] summing to 1, integer seed; or
+    `{from: files, seed, order}` for a pre-split source (the seed then only orders train)."""
+    if "from" in split:
+        if split["from"] != "files" or {"train", "valid", "test"} & set(split):
+            raise ValueError(f"split: {{from: files}} takes no fractions (the source's files are "
+                             f"the split): {split!r}")
+        try:
+            s = Split(0.0, 0.0, 0.0, int(split["seed"]), str(split.get("order", "source")), True)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"split: {{from: files}} needs an integer seed: {split!r}") from err
+        if s.order not in SPLIT_ORDERS:
+            raise ValueError(f"split.order must be one of {SPLIT_ORDERS}, got {s.order!r}")
+        return s
     try:
         s = Split(float(split["train"]), float(split["valid"]), float(split["test"]),
                   int(split["seed"]), str(split.get("order", "source")))
@@ -245,6 +276,7 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
     if min_split_rows is not None:
         check_threshold("min_split_rows", min_split_rows)
     meta = raw_meta(raw)
+    sp = presplit.bind_split(sp, meta)
     names = [n for n, _ in meta["fields"]]
     continuous = [n for n, k in meta["fields"] if k == "continuous"]
     crossed = [n for n, k in meta["fields"] if k == "categorical"]
@@ -259,6 +291,7 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
     try:
         # created inside the try: a SIGINT right after it still removes it
         work = Path(tempfile.mkdtemp(prefix=work_prefix, dir=out_dir.parent))
+        presplit.use_file_split(con, sp)
         codes = split_codes(con, raw, sp, meta["rows"])
         rows = dict(zip(("train", "valid", "test"), np.bincount(codes, minlength=3).tolist()))
         name = dataset or out_dir.parent.name

@@ -49,6 +49,9 @@ DOWNLOADED = _by_source("url")
 WITH_MEMBER = _by_source("url", "member")
 WITH_LOGS = _by_source("url", "logs")
 KAGGLE = _by_source("kaggle")
+# Pre-split sources (source.splits: train / valid / test files, e.g. the reczoo/BARS splits)
+PRESPLIT = _names(lambda ds: "splits" in ds["source"])
+SPLIT_DOWNLOADED = _names(lambda ds: any("url" in e for e in ds["source"].get("splits", {}).values()))
 
 
 def res(key: str):
@@ -76,9 +79,43 @@ def archive_path(wc) -> str:
     return f"data/raw/{wc.dataset}/download/{url_file(src(wc)['url'])}"
 
 
-def raw_source(wc) -> str:
-    """The raw input of ingest: a local path, a generated file, or what the fetch rules leave."""
+def split_entry(wc) -> dict:
+    """One split's entry of a pre-split source (source.splits.<split>)."""
+    return src(wc)["splits"][wc.split]
+
+
+def split_archive(wc) -> str:
+    """The archive a split's member comes out of: its own download, else the source's."""
+    entry = split_entry(wc)
+    if "url" in entry:
+        return f"data/raw/{wc.dataset}/splits/{wc.split}/download/{url_file(entry['url'])}"
+    return archive_path(wc)
+
+
+def split_files(wc) -> list[str]:
+    """The train, valid and test files of a pre-split source, in that order (ingest stacks them)."""
+    out = []
+    for split in SPLITS:
+        entry = src(wc)["splits"][split]
+        if "path" in entry:
+            if not os.path.exists(entry["path"]):
+                raise WorkflowError(
+                    f"datasets.{wc.dataset}.source.splits.{split}.path: {entry['path']} does not "
+                    f"exist (relative paths start at {os.getcwd()})")
+            out.append(entry["path"])
+        elif "member" in entry:
+            out.append(f"data/raw/{wc.dataset}/splits/{split}/{entry['member']}")
+        else:
+            out.append(f"data/raw/{wc.dataset}/splits/{split}/download/{url_file(entry['url'])}")
+    return out
+
+
+def raw_source(wc) -> str | list[str]:
+    """The raw input of ingest: a local path, a generated file, or what the fetch rules leave
+    (for a pre-split source: its three files)."""
     ds, s = dcfg(wc), src(wc)
+    if "splits" in s:
+        return split_files(wc)
     kind = oconfig.source_kind(ds)
     if kind == "path":
         if not os.path.exists(s["path"]):
@@ -106,6 +143,7 @@ SQL_PREFIXES = {
     "vocab": ("vocab", "row_split", "split", "cross"),
     "encode": ("encode",),
     "shuffle": ("shuffle",),  # run by encode, for datasets with split.order: shuffled only
+    "presplit": ("presplit",),  # ingest, vocab and encode of pre-split sources only
 }
 
 
@@ -122,7 +160,19 @@ def encode_sql(wc) -> list[str]:
     """SQL of the encode stage; the shuffle's only where the dataset shuffles, so that a
     source-ordered dataset's encode neither depends on it nor re-runs for it."""
     shuffled = dcfg(wc)["split"].get("order", "source") == "shuffled"
-    return sorted(set(sql_inputs("encode") + (sql_inputs("shuffle") if shuffled else [])))
+    return sorted(set(sql_inputs("encode") + (sql_inputs("shuffle") if shuffled else [])
+                      + presplit_sql(wc)))
+
+
+def presplit_sql(wc) -> list[str]:
+    """The pre-split readers' SQL (sql/presplit_*.sql): inputs of ingest, vocab and encode of
+    pre-split datasets only, so that the other datasets' inputs stay as they were."""
+    return sql_inputs("presplit") if "splits" in src(wc) else []
+
+
+def stage_sql(stage: str):
+    """Input function: the stage's SQL files, plus the pre-split ones where they run."""
+    return lambda wc: sql_inputs(stage) + presplit_sql(wc)
 
 
 def processed(wc=None) -> dict:

@@ -1,7 +1,7 @@
 # fetch: raw data under data/raw/{dataset}/ (generated offline, downloaded, or a local path).
 # Network rules are local rules: cluster compute nodes often have no internet access.
 
-localrules: download, fetch_kaggle
+localrules: download, download_split, fetch_kaggle
 
 
 rule generate_dataset:
@@ -117,3 +117,57 @@ rule fetch_kaggle:
         "../../envs/data.yaml"
     script:
         "../scripts/fetch_kaggle.py"
+
+
+# Pre-split sources (source.splits.<split>, docs/design.md): each of train / valid / test is a
+# member of the source's archive (the reczoo/BARS zips), a download of its own (`url`, with a
+# `member` when that is an archive) or a local `path`, read in place.
+rule download_split:
+    output:
+        file=f"{RAW}/splits/{{split}}/download/{{file}}",
+        sha256=f"{RAW}/splits/{{split}}/download/{{file}}.sha256",
+    params:
+        url=lambda wc: split_entry(wc)["url"],
+        md5=lambda wc: split_entry(wc).get("md5"),
+        sha256=lambda wc: split_entry(wc).get("sha256"),
+    wildcard_constraints:
+        dataset=SPLIT_DOWNLOADED,
+        split="train|valid|test",
+        file=r"[^/]+(?<!\.sha256)",
+    log:
+        "logs/download_split/{dataset}/{split}/{file}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=res("fetch_runtime"),
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/download.py"
+
+
+rule extract_split:
+    input:
+        archive=split_archive,
+    output:
+        temp(f"{RAW}/splits/{{split}}/{{member}}"),
+    params:
+        member=lambda wc: split_entry(wc)["member"],
+        md5=lambda wc: split_entry(wc).get("member_md5"),
+        sha256=lambda wc: split_entry(wc).get("member_sha256"),
+    wildcard_constraints:
+        dataset=PRESPLIT,
+        split="train|valid|test",
+        member=r"[^/]+",
+    log:
+        "logs/extract_split/{dataset}/{split}/{member}.log",
+    benchmark:
+        "benchmarks/extract_split/{dataset}/{split}/{member}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=res("data_runtime"),
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/extract_member.py"

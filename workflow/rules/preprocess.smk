@@ -5,7 +5,7 @@
 rule ingest:
     input:
         source=raw_source,
-        sql=sql_inputs("ingest"),
+        sql=stage_sql("ingest"),
     output:
         f"{INTERIM}/raw.parquet",
     params:
@@ -28,7 +28,7 @@ rule ingest:
 rule vocab:
     input:
         raw=rules.ingest.output[0],
-        sql=sql_inputs("vocab"),
+        sql=stage_sql("vocab"),
     output:
         fields=f"{INTERIM}/vocab/fields.parquet",
         crosses=f"{INTERIM}/vocab/crosses.parquet",
