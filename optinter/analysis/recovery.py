@@ -322,7 +322,7 @@ def markdown(out: Mapping) -> str:
     recovery and test AUC beside the oracle, the baselines and the random mean, then the
     paired t-tests and the goals."""
     lines = []
-    for size, s in out["by_size"].items():
+    for size, s in sorted(out["by_size"].items(), key=lambda kv: int(kv[0])):
         models = [m for m in out["models"] if m in s["test_auc"]]
         lines += [f"### {int(size):,} rows, seeds {', '.join(map(str, s['seeds']))}", "",
                   "| recipe | mem. / fact. / naive chosen | macro-F1 | separation AUC "
