@@ -207,6 +207,18 @@ def _with_digest(src: RawSource) -> RawSource:
                      src.compression, digest, files)
 
 
+def _opening_lines(source: Path, what: str) -> list[str]:
+    """The first lines of `source`, refused (naming `what` was expected) when it is missing,
+    a directory or empty."""
+    _existing(source, what)
+    if source.is_dir():
+        raise DataError(f"{source}: is a directory (expected {what})")
+    lines = _first_lines(source)
+    if not lines:
+        raise DataError(f"{source}: empty file (expected {what})")
+    return lines
+
+
 def resolve(fmt: str, source: str | Path) -> RawSource:
     """Check `source` exists and is non-empty, detect gzip, header line and iPinYou layout."""
     if fmt not in FORMATS:
@@ -218,12 +230,7 @@ def resolve(fmt: str, source: str | Path) -> RawSource:
             "avazu": "an Avazu train CSV with its header line (plain or .gz)",
             "ipinyou": "a make-ipinyou-data train.log.txt / test.log.txt, or a directory of "
                        "raw imp.* and clk.* logs"}[fmt]
-    _existing(source, what)
-    if source.is_dir():
-        raise DataError(f"{source}: is a directory (expected {what})")
-    lines = _first_lines(source)
-    if not lines:
-        raise DataError(f"{source}: empty file (expected {what})")
+    lines = _opening_lines(source, what)
     comp = _compression(source)
     if fmt == "criteo":
         if _looks_like_header(lines[0]):
@@ -266,12 +273,7 @@ def resolve_split(fmt: str, source: str | Path) -> RawSource:
     source = Path(source)
     what = ("a reczoo/BARS Criteo_x4 CSV (header line Label,I1,...,I13,C1,...,C26) or a "
             "Criteo DAC TSV without header")
-    _existing(source, what)
-    if source.is_dir():
-        raise DataError(f"{source}: is a directory (expected {what})")
-    lines = _first_lines(source)
-    if not lines:
-        raise DataError(f"{source}: empty file (expected {what})")
+    lines = _opening_lines(source, what)
     if lines[0] == CRITEO_CSV_HEADER or (_looks_like_header(lines[0]) and "," in lines[0]):
         problem = _header_problem(lines[0], CRITEO_CSV_HEADER, "Criteo_x4")
         if problem:
