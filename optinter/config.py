@@ -47,6 +47,15 @@ RETIRED = {
 }
 
 
+# What a run's `architecture` names (config runs.<name>.architecture) -> the model that can
+# re-train it. A two-stage model needs its own search's: TWO_STAGE.
+ARCHITECTURES = {"search": "optinter", "search_paper": "optinter", "search_random": "optinter",
+                 "search_bilevel": "optinter", "search_autofis": "autofis", "oracle": "optinter"}
+TWO_STAGE = {"autofis": "search_autofis"}
+# runs.<name>.architecture -> search.mode of the search that writes it (search_mode rules)
+SEARCH_MODES = {"search_random": "random", "search_bilevel": "bilevel"}
+
+
 class ConfigError(ValueError):
     """A config.yaml problem, with the offending key path in the message."""
 
@@ -167,11 +176,54 @@ def _check_references(cfg: dict, origin: str, defaulted: dict | None = None) -> 
                             f"layout, but format is {ds['format']!r}")
         if "logs" in src and "member" in src:
             problems.append(f"datasets.{name}.source: give either `member` or `logs`, not both")
+    problems += _run_problems(cfg)
     planted = cfg.get("planted")
     if planted and planted["hparams"] not in cfg["hparams"]:
         problems.append(f"planted.hparams: {planted['hparams']!r} is not a key of hparams")
     if problems:
         raise ConfigError(f"{origin}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _run_problems(cfg: dict) -> list[str]:
+    """Every name of models / ablations is a run; a run's architecture fits its model."""
+    out, runs = [], cfg["runs"]
+    named = [("models", cfg["models"]), ("ablations", cfg["ablations"])]
+    named += [(f"datasets.{n}.models", ds["models"]) for n, ds in cfg["datasets"].items()
+              if "models" in ds]
+    for key, names in named:
+        for name in names:
+            if name not in runs:
+                out.append(f"{key}: {name!r} is not a key of runs (add runs.{name}: "
+                           "{model: ..., architecture: ...})")
+    for name, run in runs.items():
+        arch, model = run.get("architecture"), run["model"]
+        if arch is not None and ARCHITECTURES[arch] != model:
+            out.append(f"runs.{name}.architecture: {arch} is an architecture of model "
+                       f"{ARCHITECTURES[arch]!r}, not of {model!r}")
+        need = TWO_STAGE.get(model, "search" if model == "optinter" else None)
+        if arch is None and need is not None:
+            out.append(f"runs.{name}: model {model} re-trains a searched architecture: set "
+                       f"architecture (e.g. {need})")
+    return out
+
+
+def run_names(cfg: dict, dataset: str) -> list[str]:
+    """The runs trained once per seed on `dataset`: its `models` (else the top-level list),
+    then `ablations`."""
+    own = cfg["datasets"][dataset].get("models", cfg["models"])
+    return list(dict.fromkeys([*own, *cfg["ablations"]]))
+
+
+def run_entry(cfg: dict, name: str) -> dict:
+    """A run's `runs` entry with its name, as results JSONs and the tables carry it."""
+    return {"name": name, **cfg["runs"][name]}
+
+
+def run_hparams(cfg: dict, dataset: str, name: str) -> dict:
+    """What run `name` trains with on `dataset`: its model's hyper-parameters
+    (model_hparams), then the run's own `hp`."""
+    run = cfg["runs"][name]
+    return {**model_hparams(cfg, dataset, run["model"]), **run.get("hp", {})}
 
 
 def _presplit_problems(name: str, src: dict, split: dict) -> list[str]:

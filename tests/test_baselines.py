@@ -321,6 +321,8 @@ def test_autofis_rejects_memorize_and_needs_gates(fmap):
         build("autofis", fmap, architecture=["memorize", "naive", "naive"])
     with pytest.raises(ValueError, match="search_stage"):
         get_model("autofis")(fmap, HP)
+    with pytest.raises(ValueError, match="no search stage"):
+        search_stage("fm", "unused", HP, {}, 1, "unused")
 
 
 def test_arch_optimizer_hook(fmap):
@@ -343,19 +345,24 @@ def test_autofis_search_prunes_and_retrain_keeps_survivors(tiny_processed, tmp_p
     prunes most pairs and C1_x_C2 keeps the largest gate; the re-train gates the survivors."""
     hp = {**HP, "batch_size": 128, "epochs": 3, "grda_c": 0.03, "grda_lr": 1.0}
     tc = {"seed": 1, "checkpoint_every_steps": 0, "sparse_embeddings": True, "device": "cpu"}
-    arch = search_stage("autofis", tiny_processed, hp, tc, 1, tmp_path / "search")
+    arch = search_stage("autofis", tiny_processed, hp, tc, 1, tmp_path / "search",
+                        out_arch=tmp_path / "architecture.json")
     kept = [p["name"] for p in arch["pairs"] if p["choice"] == "factorize"]
     assert 0 < arch["counts"]["naive"] < 10
     assert max(arch["pairs"], key=lambda p: abs(p["gate"]))["name"] == "C1_x_C2"
     assert all((p["gate"] == 0.0) == (p["choice"] == "naive") for p in arch["pairs"])
-    on_disk = json.loads((tmp_path / "search" / "architecture.json").read_text())
-    assert on_disk["counts"] == arch["counts"]
+    on_disk = json.loads((tmp_path / "architecture.json").read_text())
+    assert on_disk["counts"] == arch["counts"] and on_disk["pairs"] == arch["pairs"]
     # same seed, fresh directory: the same gates (the search is deterministic)
     again = search_stage("autofis", tiny_processed, hp, tc, 1, tmp_path / "search2")
     assert [p["gate"] for p in again["pairs"]] == [p["gate"] for p in arch["pairs"]]
+    # the re-train from the written file (as the workflow passes it) equals the one from the dict
     out = run_model("autofis", tiny_processed, hp, tc, 1, tmp_path / "autofis.json",
-                    tmp_path / "ckpt", architecture=arch)
+                    tmp_path / "ckpt", architecture=tmp_path / "architecture.json")
+    same = run_model("autofis", tiny_processed, hp, tc, 1, tmp_path / "autofis2.json",
+                     tmp_path / "ckpt2", architecture=arch)
     assert out["architecture_counts"] == arch["counts"]
+    assert out["test_auc"] == same["test_auc"] and out["valid_auc"] == same["valid_auc"]
     fmap = FeatureMap.load(tiny_processed)
     base = count_parameters(AutoFISSearch(fmap, hp))
     assert out["params"] == base - fmap.n_pairs + len(kept)
@@ -372,7 +379,7 @@ def test_every_model_beats_chance_on_tiny_data(tiny_processed, tmp_path):
     tc = {"seed": 1, "checkpoint_every_steps": 0, "sparse_embeddings": True, "device": "cpu"}
     keys = {"dataset", "model", "seed", "valid_auc", "valid_logloss", "test_auc", "test_logloss",
             "params", "architecture_counts", "epochs", "best_epoch", "train_seconds",
-            "samples_per_second", "device", "config"}
+            "samples_per_second", "device", "config", "run"}
     aucs = {}
     for name in ["lr", "fm", "poly2", "fnn", "ipnn", "deepfm", "pin", "optinter_m", "optinter_f"]:
         out = run_model(name, tiny_processed, hp, tc, 1, tmp_path / f"{name}.json",

@@ -106,6 +106,15 @@ def test_defaults_are_filled_in(raw_cfg):
     (lambda c: c["datasets"]["avazu"].update(format="criteo", source={"generate": {"rows": 5, "seed": 1}})
      or c["datasets"]["avazu"].update(format="avazu"),
      r"datasets\.avazu\.source\.generate: the generator writes the criteo layout"),
+    (lambda c: c["datasets"]["demo"].update(models=["lr", "lr_typo"]),
+     r"datasets\.demo\.models: 'lr_typo' is not a key of runs"),
+    (lambda c: c["runs"].update(x={"model": "fm", "architecture": "search"}),
+     r"runs\.x\.architecture: search is an architecture of model 'optinter', not of 'fm'"),
+    (lambda c: c["runs"].update(x={"model": "autofis"}),
+     r"runs\.x: model autofis re-trains a searched architecture: set architecture \(e\.g\. search_autofis\)"),
+    (lambda c: c["runs"].update(x={"model": "optinter", "hp": {"s3": 1}}),
+     r"runs\.x\.hp: Additional properties are not allowed \('s3'"),
+    (lambda c: c["runs"]["fm"].update(architecture="search_everything"), r"runs\.fm\.architecture"),
 ])
 def test_bad_values_name_the_key(raw_cfg, edit, message):
     cfg = copy.deepcopy(raw_cfg)

@@ -17,7 +17,7 @@ from optinter.model import native
 from optinter.model.featuremap import FeatureMap
 from optinter.model.loader import ParquetBatches
 from optinter.model.optinter import OptInterNet, Supernet
-from optinter.model.train import build_optimizers, run_model, run_search, train_step
+from optinter.model.train import build_optimizers, run_model, run_search, search_stage, train_step
 
 HP = dict(batch_size=128, s1=4, s2=3, mlp=[8, 6], lr=1e-2, lr_c=1e-2, lr_a=1e-2, l2_o=0.0,
           l2_c=1e-4, eps=1e-8, epochs=2, patience=1)
@@ -119,8 +119,12 @@ def test_cuda_run_model_close_to_cpu(tiny_processed, tmp_path, name):
     out = {}
     for dev in ("cpu", "cuda"):
         tc = {"seed": 1, "checkpoint_every_steps": 0, "sparse_embeddings": True, "device": dev}
+        arch = None
+        if name == "autofis":
+            arch = tmp_path / f"{dev}_arch.json"
+            search_stage(name, tiny_processed, hp, tc, 1, tmp_path / f"cks_{dev}", out_arch=arch)
         out[dev] = run_model(name, tiny_processed, hp, tc, 1, tmp_path / f"{dev}.json",
-                             tmp_path / f"ck_{dev}")
+                             tmp_path / f"ck_{dev}", architecture=arch)
     assert out["cuda"]["device"].startswith("cuda")
     assert out["cuda"]["epochs"] == out["cpu"]["epochs"]
     assert abs(out["cuda"]["valid_auc"] - out["cpu"]["valid_auc"]) < 0.01, out

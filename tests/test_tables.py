@@ -127,28 +127,57 @@ def test_optional_tables_skipped_with_notes(results, tmp_path):
     assert not (out / "table8.csv").exists() and not (out / "fig4_tradeoff.png").exists()
 
 
+# runs named freely: what they are comes from their entries, never from their names
+ABLATION_RUNS = {
+    "shuffled_arch": {"model": "optinter", "architecture": "search_random", "label": "Random"},
+    "narrow_2": {"model": "optinter", "architecture": "search", "hp": {"s2": 2}},
+    "narrow_4": {"model": "optinter", "architecture": "search", "hp": {"s2": 4}},
+}
+
+
 def test_optional_tables_written_when_inputs_exist(results, tmp_path):
     root, truth = results
-    _write_runs(root, "optinter_random", [0.77] * 5, [0.45] * 5, 900_000,
+    _write_runs(root, "shuffled_arch", [0.77] * 5, [0.45] * 5, 900_000,
                 {"memorize": 3, "factorize": 3, "naive": 4})
     for k, auc, params in [(2, 0.775, 300_000), (4, 0.779, 500_000)]:
-        _write_runs(root, f"optinter_s2_{k}", [auc] * 5, [0.44] * 5, params, s2=k)
+        _write_runs(root, f"narrow_{k}", [auc] * 5, [0.44] * 5, params, s2=k)
+    # on disk but not named: never read (it would add an OptInter(6) point)
+    _write_runs(root, "optinter_s2_6", [0.6] * 5, [0.6] * 5, 1, s2=6)
     arch = root / "toy" / "search" / "architecture.json"
     arch.parent.mkdir(parents=True)
     arch.write_text(json.dumps({"supernet": {"test_auc": 0.71, "test_logloss": 0.52}}))
     out = tmp_path / "tables"
-    summary = tables.build(root, "toy", MODELS, SEEDS, out)
+    summary = tables.build(root, "toy", MODELS, SEEDS, out, ablations=list(ABLATION_RUNS),
+                           runs=ABLATION_RUNS)
     assert summary["skipped"] == {}
     t8 = _csv(out / "table8.csv")
-    assert list(t8) == ["optinter_random", "optinter"]  # bi-level absent: noted, row left out
-    assert any("optinter_bilevel" in n for n in summary["notes"])
+    assert list(t8) == ["shuffled_arch", "optinter"]  # bi-level absent: noted, row left out
+    assert t8["shuffled_arch"]["name"] == "Random"
+    assert any("search_bilevel" in n for n in summary["notes"])
     t9 = _csv(out / "table9.csv")
     assert float(t9["test_auc"]["without_retrain"]) == 0.71
     assert float(t9["test_auc"]["with_retrain"]) == pytest.approx(np.mean(truth["auc"]["optinter"]))
     fig = _csv(out / "fig4_tradeoff.csv")
     # the default-s2 runs (s2=8 in their config) join their series as extra points
     assert set(fig) == {"OptInter(2)", "OptInter(4)", "OptInter(8)", "OptInter-M(8)"}
+    assert float(fig["OptInter(4)"]["test_auc_mean"]) == pytest.approx(0.779)
     assert (out / "fig4_tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_run_trained_as_another_run_is_refused(results, tmp_path):
+    """A results JSON whose recorded `run` differs from the config's entry (renamed or
+    edited entry, stale file) is an error naming the file and the field."""
+    root, _ = results
+    path = tables.run_path(root, "toy", "fm", 2)
+    run = json.loads(path.read_text())
+    run["run"] = {"name": "fm", "model": "fm", "hp": {"s1": 4}}
+    path.write_text(json.dumps(run))
+    entries = {m: {"model": m} for m in MODELS}
+    with pytest.raises(ValueError, match=r"field 'run.hp' is \{'s1': 4\}") as err:
+        tables.build(root, "toy", MODELS, SEEDS, tmp_path / "tables", runs=entries)
+    assert str(path) in str(err.value)
+    entries["fm"] = {"model": "fm", "hp": {"s1": 4}}
+    tables.build(root, "toy", MODELS, SEEDS, tmp_path / "tables", runs=entries)
 
 
 def test_missing_run_is_an_error_and_leaves_no_output(results, tmp_path):

@@ -93,6 +93,8 @@ def test_default_target_builds_the_demo_results(wf, cfg):
     assert counts.pop("train_model_seed") == len(models) * len(seeds)
     # one paper search and one decision (search.recipe) at search.seed, and one of each per seed
     assert counts.pop("search_paper_seed") == counts.pop("search_seed") == len(seeds)
+    # AutoFIS's gate search: its own rule and declared file, one per seed
+    assert counts.pop("search_autofis_seed") == (len(seeds) if "autofis" in models else 0)
     assert counts == {"generate_dataset": 1, "ingest": 1, "vocab": 1, "encode": 1, "search": 1,
                       "search_paper": 1, "train_model": 1, "tables": 1, "mutual_info": 1, "mutual_info_figures": 1,
                       "all": 1}
@@ -180,6 +182,41 @@ def test_slurm_profile_asks_for_partitions_and_gpus(wf, cfg):
     assert search["mem_mb"] == str(cfg["resources"]["train_mem_mb"])
     assert resources(by_rule["ingest"])["slurm_partition"] == "cpuq"
     assert "gpu" not in resources(by_rule["ingest"])
+
+
+def test_tables_declare_every_run_they_read(wf, cfg):
+    """The tables job's inputs are exactly the per-seed runs of models + ablations (nothing is
+    found by listing folders), and AutoFIS re-trains its declared search architecture."""
+    jobs = dry_run_jobs(wf, "--forceall", "results/demo/tables")
+    tables_job = next(j for j in jobs if j["rule"] == "tables")
+    inputs = set(tables_job["input"].split(", "))
+    names = oc.run_names(cfg, "demo")
+    seeds = cfg["datasets"]["demo"].get("seeds", cfg["seeds"])
+    assert {i for i in inputs if "/runs/" in i} == {
+        f"results/demo/runs/{n}/seed{s}.json" for n in names for s in seeds}
+    autofis = next(j for j in jobs if j["output"] == "results/demo/runs/autofis/seed2.json")
+    assert "results/demo/search_autofis/seed2/architecture.json" in autofis["input"]
+
+
+def test_a_new_ablation_is_one_runs_entry(wf, tmp_path):
+    """A run named freely, declared under runs: and listed in ablations, is trained per seed
+    with its hp over the model's and read by the tables; no rule or regex knows its name."""
+    extra = tmp_path / "ablation.yaml"
+    extra.write_text(yaml.safe_dump({
+        "runs": {"wide_cross": {"model": "optinter", "architecture": "search", "hp": {"s2": 16}}},
+        "ablations": ["wide_cross"]}))
+    jobs = dry_run_jobs(wf, "--forceall", "results/demo/tables", "--configfile",
+                        str(wf / "config.yaml"), str(extra))
+    runs = [j for j in jobs if "/runs/wide_cross/" in j.get("output", "")]
+    assert len(runs) == 3 and all(j["rule"] == "train_model_seed" for j in runs)
+    assert "results/demo/search/seed1/architecture.json" in next(
+        j for j in runs if j["output"].endswith("seed1.json"))["input"]
+    assert "results/demo/runs/wide_cross/seed3.json" in next(
+        j for j in jobs if j["rule"] == "tables")["input"]
+    # an undeclared name is refused before any job, naming the key
+    proc = snakemake(wf, "--dry-run", "--config", "ablations=[nameless]", check=False)
+    assert proc.returncode != 0
+    assert "ablations: 'nameless' is not a key of runs" in proc.stdout + proc.stderr
 
 
 def test_ablation_runs_get_their_own_search_or_s2(wf):

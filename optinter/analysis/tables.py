@@ -1,9 +1,13 @@
 """The paper's result tables (V, VI, VIII, IX) and Fig. 4, rebuilt from per-seed results JSONs.
 
-Inputs are `results/{dataset}/runs/{model}/seed{seed}.json` (keys as `optinter.json`, see
-docs/design.md) and, for Table IX, the search stage's `results/{dataset}/search/architecture.json`.
-Table V is required: a missing or malformed run is an error naming the file. The other tables
-are optional ablations: when their runs are absent they are skipped with a note in the index.
+Inputs are `results/{dataset}/runs/{name}/seed{seed}.json` (keys as `optinter.json`, see
+docs/design.md) for the runs of `models` and `ablations`, and, for Table IX, the search stage's
+`results/{dataset}/search/architecture.json`. What a run is comes from its config `runs` entry
+(model, architecture, hp, label), which its JSON carries too: Table VIII takes the runs that
+re-train search_random / search_bilevel, Fig. 4 those that set hp.s2; nothing is read from a
+run's name or from files that were not named. Table V is required: a missing or malformed run
+is an error naming the file. The other tables are optional ablations: when their runs are
+absent they are skipped with a note in the index.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import io
 import json
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -37,6 +40,9 @@ CATEGORY = {
     "poly2": "memorized", "optinter_m": "memorized", "autofis": "hybrid", "optinter": "hybrid", "optinter_paper": "hybrid",
 }
 OURS = "optinter"
+TABLE8 = ("search_random", "search_bilevel")  # architectures of Table VIII's rows, in order
+FIG4_MODELS = ("optinter", "optinter_m")
+RUN_FIELDS = ("model", "architecture", "hp")  # what a results JSON's `run` must agree on
 
 Run = dict[str, Any]
 Runs = dict[int, Run]  # seed -> run
@@ -54,8 +60,10 @@ def _finite(path: Path, run: Run, key: str) -> float:
     return float(value)
 
 
-def load_run(path: Path, seed: int | None = None) -> Run:
-    """Read and check one results JSON; errors name the file and the offending field."""
+def load_run(path: Path, seed: int | None = None, entry: Mapping | None = None) -> Run:
+    """Read and check one results JSON; errors name the file and the offending field. With
+    `entry` (the run's config `runs` entry), a JSON whose `run` says otherwise is refused: it
+    was trained as another run (a stale file)."""
     path = Path(path)
     try:
         run = json.loads(path.read_text())
@@ -71,6 +79,13 @@ def load_run(path: Path, seed: int | None = None) -> Run:
     if seed is not None and "seed" in run and run["seed"] != seed:
         raise ValueError(f"{path}: field 'seed' is {run['seed']!r}, expected {seed} from the "
                          "file name")
+    recorded = run.get("run")
+    if entry is not None and isinstance(recorded, dict):
+        for key in RUN_FIELDS:
+            if recorded.get(key) != entry.get(key):
+                raise ValueError(f"{path}: field 'run.{key}' is {recorded.get(key)!r}, but the "
+                                 f"config's runs entry says {entry.get(key)!r}: the file is "
+                                 "from another run (re-run it)")
     counts = run.get("architecture_counts")
     if counts is not None:
         if not isinstance(counts, dict) or any(
@@ -80,14 +95,14 @@ def load_run(path: Path, seed: int | None = None) -> Run:
     return run
 
 
-def load_runs(results_dir: Path, dataset: str, model: str,
-              seeds: Iterable[int]) -> tuple[Runs, list[Path]]:
+def load_runs(results_dir: Path, dataset: str, model: str, seeds: Iterable[int],
+              entry: Mapping | None = None) -> tuple[Runs, list[Path]]:
     """The runs of `model` that exist for `seeds`, and the paths that are missing."""
     runs, missing = {}, []
     for seed in seeds:
         path = run_path(results_dir, dataset, model, seed)
         if path.is_file():
-            runs[seed] = load_run(path, seed)
+            runs[seed] = load_run(path, seed, entry)
         else:
             missing.append(path)
     return runs, missing
@@ -145,8 +160,10 @@ def _csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
 
 
 # ---------------------------------------------------------------- summaries
-def summarise(model: str, runs: Runs) -> dict[str, Any]:
-    """Mean ± std over seeds of one model's runs."""
+def summarise(model: str, runs: Runs, entry: Mapping | None = None) -> dict[str, Any]:
+    """Mean ± std over seeds of one model's runs; `entry` (its `runs` entry) names it."""
+    entry = entry or {}
+    base = entry.get("model", model)
     seeds = sorted(runs)
     auc_m, auc_s = mean_std([runs[s]["test_auc"] for s in seeds])
     ll_m, ll_s = mean_std([runs[s]["test_logloss"] for s in seeds])
@@ -156,7 +173,9 @@ def summarise(model: str, runs: Runs) -> dict[str, Any]:
     if counts and all(c is not None for c in counts):
         mean_counts = {m: sum(c[m] for c in counts) / len(counts) for m in METHODS}
     return {
-        "model": model, "name": NAMES.get(model, model), "category": CATEGORY.get(model, "other"),
+        "model": model,
+        "name": entry.get("label") or NAMES.get(model) or NAMES.get(base, model),
+        "category": entry.get("category") or CATEGORY.get(model) or CATEGORY.get(base, "other"),
         "n_seeds": len(seeds), "seeds": " ".join(map(str, seeds)),
         "test_auc_mean": auc_m, "test_auc_std": auc_s,
         "test_logloss_mean": ll_m, "test_logloss_std": ll_s,
@@ -177,9 +196,11 @@ def best_baseline(summaries: Mapping[str, dict]) -> str | None:
 TableOut = tuple[list[dict], list[str], str]  # csv rows, csv columns, markdown body
 
 
-def table5(all_runs: Mapping[str, Runs], models: Sequence[str]) -> tuple[TableOut, list[str]]:
+def table5(all_runs: Mapping[str, Runs], models: Sequence[str],
+           entries: Mapping[str, Mapping] | None = None) -> tuple[TableOut, list[str]]:
     """Overall comparison: AUC, log loss, params; p-values of OptInter against the best baseline."""
-    summaries = {m: summarise(m, all_runs[m]) for m in models}
+    entries = entries or {}
+    summaries = {m: summarise(m, all_runs[m], entries.get(m)) for m in models}
     notes = []
     best = best_baseline(summaries)
     for s in summaries.values():
@@ -230,9 +251,9 @@ def table6(summaries: Sequence[dict]) -> TableOut | None:
     return out, ["model", "name", *METHODS, "n_seeds", "varies_over_seeds"], body
 
 
-def table8(summaries: Mapping[str, dict]) -> TableOut:
+def table8(summaries: Mapping[str, dict], order: Sequence[str]) -> TableOut:
     """Search ablation: random architecture, bi-level search, OptInter's joint search."""
-    rows = [summaries[m] for m in ("optinter_random", "optinter_bilevel", OURS) if m in summaries]
+    rows = [summaries[m] for m in order if m in summaries]
     out = [{"model": s["model"], "name": s["name"], "n_seeds": s["n_seeds"],
             "test_auc_mean": s["test_auc_mean"], "test_auc_std": s["test_auc_std"],
             "test_logloss_mean": s["test_logloss_mean"], "test_logloss_std": s["test_logloss_std"],
@@ -272,21 +293,14 @@ def table9(ours: dict, without: Mapping[str, float]) -> TableOut:
     return out, ["metric", "with_retrain", "with_retrain_std", "without_retrain"], body
 
 
-_S2_RUN = re.compile(r"^(optinter|optinter_m)_s2_(\d+)$")
-
-
-def fig4_points(results_dir: Path, dataset: str, seeds: Sequence[int],
-                base: Mapping[str, dict]) -> list[dict]:
-    """Trade-off points: runs `optinter_s2_{k}` / `optinter_m_s2_{k}`, plus the default-s2 runs."""
-    runs_dir = Path(results_dir) / dataset / "runs"
+def fig4_points(series: Mapping[str, Runs], entries: Mapping[str, Mapping],
+                base: Mapping[str, Runs]) -> list[dict]:
+    """Trade-off points: the `series` runs (those whose entry sets hp.s2, of model optinter or
+    optinter_m), plus the default-s2 runs of those models in `base`."""
     found: dict[tuple[str, int], Runs] = {}
-    if runs_dir.is_dir():
-        for d in sorted(runs_dir.iterdir()):
-            match = _S2_RUN.match(d.name)
-            if match and d.is_dir():
-                runs, _ = load_runs(results_dir, dataset, d.name, seeds)
-                if runs:
-                    found[(match.group(1), int(match.group(2)))] = runs
+    for name, runs in series.items():
+        if runs:
+            found[(entries[name]["model"], int(entries[name]["hp"]["s2"]))] = runs
     if not found:
         return []
     for model, runs in base.items():
@@ -368,26 +382,35 @@ def _write(out: Path, stem: str, title: str, table: TableOut, written: list[str]
 
 
 def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
-          seeds: Sequence[int], out_dir: str | os.PathLike) -> dict[str, Any]:
+          seeds: Sequence[int], out_dir: str | os.PathLike, ablations: Sequence[str] = (),
+          runs: Mapping[str, Mapping] | None = None,
+          search_architecture: str | os.PathLike | None = None) -> dict[str, Any]:
     """Write Tables V, VI, VIII, IX and Fig. 4 (CSV + Markdown + HTML, PNG) into `out_dir`,
-    atomically.
+    atomically, from the runs of `models` (Table V) and `ablations` (the optional tables).
 
-    Table V needs every (model, seed) run; the optional tables are skipped, with the reason
-    recorded in `out_dir/README.md` and the returned dict, when their inputs are absent.
+    `runs`: config `runs` entries by name (model, architecture, hp, label; a name without one
+    is the model of that name). Only the runs named are read. Table V needs every (model,
+    seed) run; the optional tables are skipped, with the reason recorded in
+    `out_dir/README.md` and the returned dict, when their runs are not among the ablations.
+    `search_architecture`: Table IX's supernet metrics (default
+    results_dir/dataset/search/architecture.json).
     """
     results_dir, models, seeds = Path(results_dir), list(models), [int(s) for s in seeds]
     if not models or not seeds:
         raise ValueError("tables.build: need at least one model and one seed")
+    names = list(dict.fromkeys([*models, *ablations]))
+    entries = {n: {"model": n, **((runs or {}).get(n) or {})} for n in names}
     all_runs, missing = {}, []
-    for model in models:
-        all_runs[model], miss = load_runs(results_dir, dataset, model, seeds)
-        missing += miss
+    for name in names:
+        all_runs[name], miss = load_runs(results_dir, dataset, name, seeds,
+                                         entries[name] if runs and name in runs else None)
+        missing += [m for m in miss if name in models]
     if missing:
         listed = "\n  ".join(map(str, missing))
         raise FileNotFoundError(f"Table V needs a run for every model and seed; "
                                 f"missing:\n  {listed}")
 
-    t5, notes = table5(all_runs, models)
+    t5, notes = table5(all_runs, models, entries)
     summaries = {s["model"]: s for s in t5[0]}
     written: list[str] = []
     skipped: dict[str, str] = {}
@@ -402,21 +425,25 @@ def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
             _write(out, "table6", f"Table VI: methods per feature interaction ({dataset})", t6,
                    written)
 
+        searches = {arch: next((n for n in names if entries[n]["model"] == OURS
+                                and entries[n].get("architecture") == arch and all_runs[n]), None)
+                    for arch in TABLE8}
         ablation = dict(summaries)
-        for model in ("optinter_random", "optinter_bilevel"):
-            runs, _ = load_runs(results_dir, dataset, model, seeds)
-            if runs:
-                ablation[model] = summarise(model, runs)
-        absent = [m for m in ("optinter_random", "optinter_bilevel", OURS) if m not in ablation]
-        if len(absent) > 1 or OURS in absent:
-            skipped["table8"] = f"missing runs: {', '.join(absent)}"
+        for name in filter(None, searches.values()):
+            ablation[name] = summarise(name, all_runs[name], entries[name])
+        absent = [a for a, n in searches.items() if n is None]
+        if len(absent) > 1 or OURS not in summaries:
+            skipped["table8"] = ("no runs of " + " or ".join(absent) if OURS in summaries
+                                 else f"'{OURS}' is not among the models")
         else:
             if absent:
-                notes.append(f"Table VIII: no runs for {absent[0]}; row left out.")
-            _write(out, "table8", f"Table VIII: search algorithms ({dataset})", table8(ablation),
-                   written)
+                notes.append(f"Table VIII: no run re-trains {absent[0]}; row left out.")
+            order = [*filter(None, searches.values()), OURS]
+            _write(out, "table8", f"Table VIII: search algorithms ({dataset})",
+                   table8(ablation, order), written)
 
-        arch_path = results_dir / dataset / "search" / "architecture.json"
+        arch_path = (Path(search_architecture) if search_architecture is not None
+                     else results_dir / dataset / "search" / "architecture.json")
         without = search_metrics(arch_path)
         if OURS not in summaries:
             skipped["table9"] = f"'{OURS}' is not among the models"
@@ -426,10 +453,13 @@ def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
             _write(out, "table9", f"Table IX: with vs without re-train ({dataset})",
                    table9(summaries[OURS], without), written)
 
-        base = {m: all_runs[m] for m in (OURS, "optinter_m") if m in all_runs}
-        points = fig4_points(results_dir, dataset, seeds, base)
+        series = {n: all_runs[n] for n in names if n not in (OURS, "optinter_m")
+                  and entries[n]["model"] in FIG4_MODELS and "s2" in (entries[n].get("hp") or {})
+                  and entries[n].get("architecture") in (None, "search")}
+        base = {m: all_runs[m] for m in FIG4_MODELS if m in all_runs and all_runs[m]}
+        points = fig4_points(series, entries, base)
         if not points:
-            skipped["fig4"] = "no runs named optinter_s2_{k} or optinter_m_s2_{k}"
+            skipped["fig4"] = "no run of optinter or optinter_m sets hp.s2"
         else:
             body = markdown(["Model", "s2", "Param.", "AUC"],
                             [[p["label"], p["s2"], human_count(p["params"]),

@@ -351,8 +351,9 @@ class AutoFIS(_Baseline):
     """AutoFIS re-train stage: the search model restricted to the interactions GRDA kept, the
     gates now ordinary (Adam-trained) attention weights starting from their searched values.
 
-    Two-stage: `search_model` is trained first (`train.search_stage`, called by
-    `train.run_model` when no architecture is given) and its architecture builds this model."""
+    Two-stage: `search_model` is trained first (`train.search_stage`; in the workflow rule
+    search_autofis, which writes results/{dataset}/search_autofis/architecture.json) and its
+    architecture builds this model."""
 
     method = "factorize"
     search_model = AutoFISSearch
@@ -361,7 +362,8 @@ class AutoFIS(_Baseline):
         super().__init__(fmap)
         if architecture is None:
             raise ValueError("model 'autofis' needs the gates of its search stage: pass the "
-                             "architecture returned by train.search_stage('autofis', ...)")
+                             "architecture written by train.search_stage('autofis', ..., "
+                             "out_arch=...) (config runs: architecture: search_autofis)")
         self.choices = load_choices(architecture, fmap)
         if "memorize" in self.choices:
             raise ValueError("autofis architecture: AutoFIS chooses between factorize and "

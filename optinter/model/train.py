@@ -459,17 +459,19 @@ def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
     return out
 
 
-def search_stage(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_dir) -> dict:
+def search_stage(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_dir,
+                 out_arch=None) -> dict:
     """First stage of a two-stage model (a registered class with `search_model`: AutoFIS).
 
     Trains `search_model` with the shared loop and early stopping (its `arch_parameters` under
     its `arch_optimizer`, e.g. GRDA), for `hp["search_epochs"]` epochs (default `epochs`);
-    returns its `architecture()` with `settings` (its `extra_outputs()` and the fit's summary)
-    and writes it to ckpt_dir/architecture.json. Resumable through its own checkpoints in
-    `ckpt_dir`. torch's global RNG is restored afterwards, so the second stage initialises
-    exactly as if given the architecture directly."""
-    cls = get_model(name).search_model
-    rng = torch.get_rng_state()
+    returns its `architecture()` with `settings` (its `extra_outputs()` and the fit's summary),
+    written to `out_arch` when given: the architecture the second stage is built from
+    (`fit_model(name, ..., architecture=out_arch)`). Resumable through its checkpoints in
+    `ckpt_dir`."""
+    cls = getattr(get_model(name), "search_model", None)
+    if cls is None:
+        raise ValueError(f"model {name!r} has no search stage (no `search_model`)")
     fmap, device, fm_digest = _setup(data_dir, train_cfg, int(seed))
     search_hp = {**hp, "epochs": int(hp.get("search_epochs", hp["epochs"]))}
     model = cls(fmap, search_hp).to(device)
@@ -482,9 +484,11 @@ def search_stage(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt
     arch = {"dataset": fmap.dataset, "model": name, "seed": int(seed), **model.architecture(),
             "settings": {**model.extra_outputs(), "epochs": st.epoch,
                          "best_epoch": st.best_epoch, "valid_auc": st.best_auc,
-                         "valid_logloss": st.best_logloss, "train_seconds": st.train_seconds}}
-    write_json(Path(ckpt_dir) / "architecture.json", arch)
-    torch.set_rng_state(rng)
+                         "valid_logloss": st.best_logloss, "train_seconds": st.train_seconds,
+                         **runtime(device)}}
+    if out_arch is not None:
+        write_json(out_arch, arch)
+        log.info("%s search: %s -> %s", name, arch.get("counts"), out_arch)
     return arch
 
 
@@ -495,10 +499,6 @@ def fit_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_di
     architecture)."""
     fmap, device, fm_digest = _setup(data_dir, train_cfg, int(seed))
     cls = get_model(name)
-    if architecture is None and getattr(cls, "search_model", None) is not None:
-        # two-stage baselines (AutoFIS) search their own architecture first, resumably
-        architecture = search_stage(name, data_dir, hp, train_cfg, int(seed),
-                                    Path(ckpt_dir) / "search")
     model = cls(fmap, hp, architecture=architecture, search_cfg=search_cfg).to(device)
     sparse = bool(train_cfg.get("sparse_embeddings", True))
     model.set_sparse(sparse)
@@ -532,8 +532,11 @@ def run_select(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arc
 
 
 def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_json, ckpt_dir,
-              architecture=None, search_cfg: dict | None = None, on_step=None) -> dict:
-    """Train any registered model with the shared loop and write its results json."""
+              architecture=None, search_cfg: dict | None = None, on_step=None,
+              run: dict | None = None) -> dict:
+    """Train any registered model with the shared loop and write its results json. `run`:
+    the config `runs` entry it trains ({"name", "model", "architecture", "hp", ...}), kept in
+    the json so the tables group runs by what they are, not by their names."""
     model, st, fmap, data, device, architecture = fit_model(
         name, data_dir, hp, train_cfg, seed, ckpt_dir, architecture, search_cfg, on_step)
     # the test split is read exactly once, after model selection on validation
@@ -550,7 +553,7 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
            "best_step": st.best_step, **runtime(device), "history": st.history,
            "config": {"hp": hp, "train": train_cfg, "search": search_cfg,
                       "architecture": str(architecture) if isinstance(architecture, (str, Path))
-                      else None}, **extra}
+                      else None}, "run": run or {"name": name, "model": name}, **extra}
     write_json(out_json, out)
     log.info("%s: valid AUC %.5f, test AUC %.5f, %d params -> %s", name, st.best_auc,
              test["auc"], out["params"], out_json)

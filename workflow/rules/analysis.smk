@@ -20,7 +20,9 @@ rule tables:
         ),
     params:
         models=lambda wc: models(wc.dataset),
+        ablations=config["ablations"],
         seeds=lambda wc: seeds(wc.dataset),
+        runs=lambda wc: {n: config["runs"][n] for n in run_models(wc.dataset)},
     log:
         "logs/tables/{dataset}.log",
     threads: 1

@@ -3,7 +3,6 @@
 
 import glob
 import os
-import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,7 +34,7 @@ def _names(pred) -> str:
 
 wildcard_constraints:
     dataset=_names(lambda ds: True),
-    model=r"[a-z][a-z0-9_]*",
+    model="|".join(config["runs"]),  # only declared runs (config `runs`)
     seed=r"\d+",
 
 
@@ -190,36 +189,35 @@ def hp(wc) -> dict:
     return oconfig.model_hparams(config, wc.dataset, "optinter")
 
 
-# Model names the workflow understands beyond the registry (docs/design.md, Tables):
-#   optinter_paper                      re-train of the paper recipe's architecture (argmax)
-#   optinter_random / optinter_bilevel  re-train of an architecture searched with that mode
-#   optinter_s2_{k} / optinter_m_s2_{k} re-train / OptInter-M with s2 = k
-SEARCH_MODE_RUNS = {"optinter_random": "random", "optinter_bilevel": "bilevel",
-                    "optinter_paper": "paper"}
-S2_RUN = re.compile(r"^(optinter|optinter_m)_s2_(\d+)$")
+# A run (config `runs`): a registered model, the architecture it re-trains and hp overrides.
+# Runs are named in `models` / `ablations`; nothing here reads meaning out of a name.
 # OptInter-M/F are the re-train network with one fixed method: of the search settings only the
 # factorize table shapes them, so only it is passed (and only its change re-runs them).
 FIXED_METHOD_MODELS = {"optinter_m", "optinter_f"}
 
 
+def run_cfg(wc) -> dict:
+    """The `runs` entry of the job's run, with its name (kept in its results JSON)."""
+    return oconfig.run_entry(config, wc.model)
+
+
 def base_model(model: str) -> str:
-    """The registry name a workflow model name trains."""
-    if model in SEARCH_MODE_RUNS:
-        return "optinter"
-    m = S2_RUN.match(model)
-    return m.group(1) if m else model
+    """The registry name run `model` trains."""
+    return config["runs"][model]["model"]
 
 
 def architecture_of(wc) -> str | None:
-    """The architecture.json a model re-trains, if any: a per-seed run re-trains the search
-    of its own seed (so the spread over seeds includes the search's), the single run
-    results/{dataset}/{model}.json the search at search.seed."""
+    """The architecture.json a run re-trains, if any: a per-seed run re-trains the search of
+    its own seed (so the spread over seeds includes the search's), the single run
+    results/{dataset}/{model}.json the search at search.seed (AutoFIS's: at train.seed). A
+    generated dataset's oracle is one file for every seed."""
+    arch = config["runs"][wc.model].get("architecture")
+    if arch is None:
+        return None
+    if arch == "oracle":
+        return f"results/{wc.dataset}/oracle/architecture.json"
     per_seed = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
-    if wc.model in SEARCH_MODE_RUNS:
-        return f"results/{wc.dataset}/search_{SEARCH_MODE_RUNS[wc.model]}{per_seed}/architecture.json"
-    if base_model(wc.model) == "optinter":
-        return f"results/{wc.dataset}/search{per_seed}/architecture.json"
-    return None
+    return f"results/{wc.dataset}/{arch}{per_seed}/architecture.json"
 
 
 def search_seed_cfg(wc) -> dict:
@@ -237,12 +235,9 @@ def search_ckpt(wc) -> str:
 
 
 def model_hp(wc) -> dict:
-    """The dataset's preset with the model's models_hparams (top level, then the dataset's:
-    optinter.config.model_hparams) and an s2 override."""
-    out = oconfig.model_hparams(config, wc.dataset, base_model(wc.model))
-    if m := S2_RUN.match(wc.model):
-        out["s2"] = int(m.group(2))
-    return out
+    """The run's hyper-parameters: the dataset's preset with its model's models_hparams (top
+    level, then the dataset's), then the run's `hp` (optinter.config.run_hparams)."""
+    return oconfig.run_hparams(config, wc.dataset, wc.model)
 
 
 def model_inputs(wc) -> dict:
@@ -273,8 +268,8 @@ def seeds(dataset: str) -> list[int]:
 
 
 def run_models(dataset: str) -> list[str]:
-    """Models trained once per seed: `models` plus the `ablations` behind Tables VIII-IX."""
-    return list(dict.fromkeys([*models(dataset), *config["ablations"]]))
+    """Runs trained once per seed: `models` plus the `ablations` behind Tables VIII-IX."""
+    return oconfig.run_names(config, dataset)
 
 
 def duckdb_cfg() -> dict:

@@ -112,6 +112,48 @@ use rule search_mode as search_mode_seed with:
         "benchmarks/search/{dataset}_{mode}/seed{seed}.tsv"
 
 
+# AutoFIS's first stage (GRDA prunes its gates): results/{dataset}/search_autofis/, re-trained
+# by the runs with architecture: search_autofis. Seeded like the re-train: train.seed, or s in
+# a seed{s} folder.
+rule search_autofis:
+    input:
+        **processed(),
+    output:
+        f"{RESULTS}/search_autofis/architecture.json",
+    params:
+        name="autofis",
+        hp=lambda wc: oconfig.model_hparams(config, wc.dataset, "autofis"),
+        train=config["train"],
+        seed=config["train"]["seed"],
+        ckpt_dir=f"{CKPT}/search_autofis/seed{config['train']['seed']}",
+    log:
+        "logs/search_autofis/{dataset}.log",
+    benchmark:
+        "benchmarks/search_autofis/{dataset}.tsv"
+    threads: res("train_threads")
+    resources:
+        **TRAIN_RESOURCES,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/search_stage.py"
+
+
+use rule search_autofis as search_autofis_seed with:
+    output:
+        f"{RESULTS}/search_autofis/seed{{seed}}/architecture.json",
+    params:
+        name="autofis",
+        hp=lambda wc: oconfig.model_hparams(config, wc.dataset, "autofis"),
+        train=config["train"],
+        seed=lambda wc: int(wc.seed),
+        ckpt_dir=f"{CKPT}/search_autofis/seed{{seed}}",
+    log:
+        "logs/search_autofis/{dataset}/seed{seed}.log",
+    benchmark:
+        "benchmarks/search_autofis/{dataset}/seed{seed}.tsv"
+
+
 # results/{dataset}/{model}.json: one run at train.seed; for model `optinter` this is the
 # re-train of the searched architecture (paper Alg. 2).
 rule train_model:
@@ -121,6 +163,7 @@ rule train_model:
         f"{RESULTS}/{{model}}.json",
     params:
         name=lambda wc: base_model(wc.model),
+        run=run_cfg,
         hp=model_hp,
         train=config["train"],
         search=search_cfg,
@@ -144,6 +187,7 @@ use rule train_model as train_model_seed with:
         f"{RESULTS}/runs/{{model}}/seed{{seed}}.json",
     params:
         name=lambda wc: base_model(wc.model),
+        run=run_cfg,
         hp=model_hp,
         train=config["train"],
         search=search_cfg,
