@@ -126,8 +126,60 @@ def validate(cfg: dict, schema_path: str | os.PathLike = SCHEMA_PATH,
         raise ConfigError(f"{origin}: invalid configuration:\n  " + "\n  ".join(lines))
     defaulted = {name: apply_format_defaults(ds) for name, ds in cfg["datasets"].items()}
     _fill_defaults(cfg, schema, schema)
+    added = add_planted(cfg)
+    for name in added:
+        defaulted[name] = apply_format_defaults(cfg["datasets"][name])
+    _fill_defaults(cfg, schema, schema)
     _check_references(cfg, origin, defaulted)
     return cfg
+
+
+def planted_name(size: int, seed: int) -> str:
+    """The dataset of one planted case (config `planted`: one per size x seed)."""
+    return f"planted_n{int(size)}_s{int(seed)}"
+
+
+def planted_runs(planted: dict) -> dict[str, dict]:
+    """The runs every planted case trains beside OptInter and the paper recipe: the oracle (the
+    true architecture re-trained) and random1..N (uniformly random architectures)."""
+    runs = {"oracle": {"model": "optinter", "architecture": "oracle", "label": "Oracle"}}
+    for r in range(1, int(planted.get("random_architectures", 0)) + 1):
+        runs[f"random{r}"] = {"model": "optinter", "architecture": "search_random", "draw": r,
+                              "label": f"Random {r}"}
+    return runs
+
+
+def planted_models(planted: dict) -> list[str]:
+    return ["optinter", "optinter_paper", "oracle", *planted["baselines"],
+            *[n for n in planted_runs(planted) if n != "oracle"]]
+
+
+def add_planted(cfg: dict) -> list[str]:
+    """Add the planted cases to `datasets` (and their runs to `runs`) as ordinary generated
+    datasets; names already configured are left as they are. Returns the names added."""
+    planted = cfg.get("planted")
+    if not planted:
+        return []
+    for name, run in planted_runs(planted).items():
+        cfg["runs"].setdefault(name, run)
+    added = []
+    for size in planted["sizes"]:
+        for seed in planted["seeds"]:
+            name = planted_name(size, seed)
+            if name in cfg["datasets"]:
+                continue
+            cfg["datasets"][name] = {
+                "format": "criteo",
+                "source": {"generate": {"rows": int(size), "seed": int(seed),
+                                        **planted["generate"]}},
+                "min_count": planted["min_count"], "cross_min_count": planted["cross_min_count"],
+                "min_split_rows": planted["min_split_rows"], "split": dict(planted["split"]),
+                "log_bucket": False, "hparams": planted["hparams"], "hp": dict(planted["hp"]),
+                "search": copy.deepcopy(planted["search"]), "models": planted_models(planted),
+                # each case's seed generates its data and seeds its searches and runs
+                "seeds": [int(seed)]}
+            added.append(name)
+    return added
 
 
 def apply_format_defaults(ds: dict) -> list[str]:
@@ -195,8 +247,17 @@ def _run_problems(cfg: dict) -> list[str]:
             if name not in runs:
                 out.append(f"{key}: {name!r} is not a key of runs (add runs.{name}: "
                            "{model: ..., architecture: ...})")
+    for key, names in named[2:]:
+        ds = cfg["datasets"][key.split(".")[1]]
+        oracle = [n for n in names if runs.get(n, {}).get("architecture") == "oracle"]
+        if oracle and "generate" not in ds["source"]:
+            out.append(f"{key}: {oracle[0]!r} re-trains the oracle architecture, which only a "
+                       "generated dataset (source.generate, with its truth.json) has")
     for name, run in runs.items():
         arch, model = run.get("architecture"), run["model"]
+        if "draw" in run and arch != "search_random":
+            out.append(f"runs.{name}.draw: only a random architecture (architecture: "
+                       f"search_random) has draws, not {arch}")
         if arch is not None and ARCHITECTURES[arch] != model:
             out.append(f"runs.{name}.architecture: {arch} is an architecture of model "
                        f"{ARCHITECTURES[arch]!r}, not of {model!r}")
@@ -266,5 +327,12 @@ def model_hparams(cfg: dict, dataset: str, model: str) -> dict:
     """What `model` (a registry name: optinter also for its searches) trains with on `dataset`:
     the preset, then top-level models_hparams[model], then the dataset's models_hparams[model]
     (Table IV's per-model rows differ per dataset, e.g. iPinYou's FM)."""
-    own = cfg["datasets"][dataset].get("models_hparams", {})
-    return {**hparams(cfg, dataset), **cfg["models_hparams"].get(model, {}), **own.get(model, {})}
+    ds = cfg["datasets"][dataset]
+    own = ds.get("models_hparams", {})
+    return {**hparams(cfg, dataset), **ds.get("hp", {}), **cfg["models_hparams"].get(model, {}),
+            **own.get(model, {})}
+
+
+def search_settings(cfg: dict, dataset: str) -> dict:
+    """The top-level `search` with the dataset's own `search` overrides."""
+    return {**cfg["search"], **cfg["datasets"][dataset].get("search", {})}

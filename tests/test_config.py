@@ -134,8 +134,46 @@ def test_load_reports_yaml_syntax_errors_with_file_and_line(tmp_path):
 
 def test_source_kind_prefers_a_local_path(raw_cfg):
     cfg = oc.validate(copy.deepcopy(raw_cfg))
-    kinds = {name: oc.source_kind(ds) for name, ds in cfg["datasets"].items()}
+    kinds = {name: oc.source_kind(ds) for name, ds in cfg["datasets"].items()
+             if not name.startswith("planted_")}
     assert kinds == {"demo": "generate", "criteo": "url", "avazu": "kaggle", "ipinyou": "url",
                      "criteo_x4": "url", "avazu_x4": "url"}
     cfg["datasets"]["avazu"]["source"]["path"] = "/data/train.gz"
     assert oc.source_kind(oc.validate(cfg)["datasets"]["avazu"]) == "path"
+
+
+def test_planted_cases_are_ordinary_generated_datasets(raw_cfg):
+    """planted: sizes x seeds become datasets planted_n{size}_s{seed} with the case's rows and
+    seed, the planted thresholds, split and hp, one training seed (the case's), and the
+    oracle / random runs; an entry of that name already in datasets is kept as it is."""
+    raw = copy.deepcopy(raw_cfg)
+    raw["planted"].update(sizes=[1000, 5000], seeds=[4, 7], random_architectures=2,
+                          search={"complexity": 0.5})
+    raw["datasets"]["planted_n5000_s7"] = {"format": "criteo",
+                                           "source": {"generate": {"rows": 123, "seed": 9}}}
+    cfg = oc.validate(raw)
+    pl = cfg["planted"]
+    names = sorted(n for n in cfg["datasets"] if n.startswith("planted_"))
+    assert names == ["planted_n1000_s4", "planted_n1000_s7", "planted_n5000_s4",
+                     "planted_n5000_s7"]
+    case = cfg["datasets"]["planted_n5000_s4"]
+    assert case["source"] == {"generate": {"rows": 5000, "seed": 4, **pl["generate"]}}
+    assert (case["min_count"], case["cross_min_count"], case["split"]) == (
+        pl["min_count"], pl["cross_min_count"], pl["split"])
+    assert case["seeds"] == [4]
+    assert case["models"] == ["optinter", "optinter_paper", "oracle", *pl["baselines"],
+                              "random1", "random2"]
+    assert cfg["runs"]["random2"] == {"model": "optinter", "architecture": "search_random",
+                                      "draw": 2, "label": "Random 2"}
+    assert cfg["runs"]["oracle"]["architecture"] == "oracle"
+    for model in ("optinter", "fnn"):
+        assert oc.model_hparams(cfg, "planted_n5000_s4", model) == {
+            **cfg["hparams"][pl["hparams"]], **pl["hp"]}
+    assert oc.search_settings(cfg, "planted_n5000_s4") == {**cfg["search"], "complexity": 0.5}
+    assert cfg["datasets"]["planted_n5000_s7"]["source"]["generate"]["rows"] == 123
+    # the oracle needs a generated dataset's truth
+    bad = copy.deepcopy(raw_cfg)
+    bad["datasets"]["criteo"]["models"] = ["oracle"]
+    with pytest.raises(oc.ConfigError, match="datasets.criteo.models: 'oracle' re-trains the "
+                                             "oracle architecture"):
+        oc.validate(bad)

@@ -96,11 +96,11 @@ def test_oracle_architecture_rejects_unknown_pair(tmp_path):
 
 def _write_case(data: Path, res: Path, size: int, seed: int, aucs: dict, flip: int) -> dict:
     """A fake finished case: planted truth, a search that gets `flip` planted pairs wrong."""
-    case = recovery.case_name(size, seed)
+    files = recovery.case_files(size, seed, list(aucs), data, res)
     names = [p["name"] for p in _fmap()["pairs"]]
     planted = {names[i]: m for i, m in zip((3, 40, 77, 150),
                                            ("memorize", "memorize", "factorize", "factorize"))}
-    write_json(data / case / "raw" / "truth.json", {"pairs": planted, "seed": seed})
+    write_json(files["truth"], {"pairs": planted, "seed": seed})
     chosen = {n: planted.get(n, "naive") for n in names}
     for n in list(planted)[:flip]:
         chosen[n] = "naive"
@@ -110,9 +110,9 @@ def _write_case(data: Path, res: Path, size: int, seed: int, aucs: dict, flip: i
                        "choice": c} for i, (n, c) in enumerate(chosen.items())]}
     if seed % 2:  # only some cases record the supernet's own metrics
         arch["supernet"] = {"test_auc": 0.7 + seed / 100}
-    write_json(res / case / "search" / "architecture.json", arch)
+    write_json(files["architecture"]["optinter"], arch)
     for model, auc in aucs.items():
-        write_json(res / case / f"{model}.json", {"test_auc": auc, "model": model})
+        write_json(files["run"][model], {"test_auc": auc, "model": model})
     return chosen
 
 
@@ -158,7 +158,7 @@ def test_summarise_matches_direct_statistics(tmp_path):
 def test_summarise_names_missing_result(tmp_path):
     data, res = tmp_path / "data", tmp_path / "res"
     _write_case(data, res, 10, 1, {"optinter": 0.7, "oracle": 0.7}, flip=0)
-    with pytest.raises(FileNotFoundError, match=r"fnn\.json"):
+    with pytest.raises(FileNotFoundError, match=r"runs/fnn/seed1\.json"):
         recovery.summarise([10], [1], ["fnn"], data, res, tmp_path / "r.json")
     assert not (tmp_path / "r.json").exists()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from optinter import config as oc
-from optinter.model.train import run_model, run_search
+from optinter.model.train import run_model, run_search, search_stage
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = oc.load(REPO / "config.yaml")
@@ -59,6 +59,9 @@ def recorded(ds: str, model: str, data: Path, tmp: Path) -> dict:
         arch = tmp / "architecture.json"
         got = run_search(data, hp, search, TRAIN, arch, tmp / "ck_search")["settings"]["hp"]
         assert got == hp
+    if model == "autofis":  # its first stage (rule search_autofis) trains with the same hp
+        arch = tmp / "architecture.json"
+        search_stage(model, data, hp, TRAIN, 1, tmp / "ck_search", out_arch=arch)
     run_model(model, data, hp, TRAIN, 1, tmp / "run.json", tmp / "ck", architecture=arch,
               search_cfg=CFG["search"] if model.startswith("optinter") else None)
     return json.loads((tmp / "run.json").read_text())["config"]["hp"]

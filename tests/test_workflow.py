@@ -287,3 +287,32 @@ def test_profiles_rerun_a_killed_job_by_themselves(tmp_path):
     # without rerun-incomplete this dry run stops with IncompleteFilesException (check=True)
     jobs = dry_run_jobs(wf, target, "--configfile", str(wf / "config.yaml"), str(extra))
     assert [(j["rule"], j["reason"]) for j in jobs] == [("ingest", "Forced execution")]
+
+
+def test_planted_cases_flow_through_the_ordinary_rules(wf, cfg):
+    """results/planted/recovery.json plans each case as a generated dataset: the same rules as
+    the demo, plus its oracle architecture and random draws; no rule of its own but the report."""
+    jobs = dry_run_jobs(wf, "--forceall", "results/planted/recovery.json")
+    pl = cfg["planted"]
+    cases = len(pl["sizes"]) * len(pl["seeds"])
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job["rule"]] = counts.get(job["rule"], 0) + 1
+    n_runs = len(oc.planted_models(pl))
+    assert counts == {"generate_dataset": cases, "ingest": cases, "vocab": cases,
+                      "encode": cases, "search_paper_seed": cases, "search_seed": cases,
+                      "oracle_architecture": cases,
+                      "search_random_draw_seed": cases * pl["random_architectures"],
+                      "train_model_seed": cases * n_runs, "planted_recovery": 1}
+    size, seed = pl["sizes"][0], pl["seeds"][0]
+    case = oc.planted_name(size, seed)
+    by_output = {j.get("output"): j for j in jobs}
+    oracle = by_output[f"results/{case}/runs/oracle/seed{seed}.json"]
+    assert f"results/{case}/oracle/architecture.json" in oracle["input"]
+    rand = by_output[f"results/{case}/runs/random2/seed{seed}.json"]
+    assert f"results/{case}/search_random/draw2/seed{seed}/architecture.json" in rand["input"]
+    assert f"data/raw/{case}/truth.json" in by_output[
+        f"results/{case}/oracle/architecture.json"]["input"]
+    # only the oracle and the report read truth.json
+    readers = {j["rule"] for j in jobs if "truth.json" in j.get("input", "")}
+    assert readers == {"oracle_architecture", "planted_recovery"}

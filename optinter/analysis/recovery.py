@@ -1,11 +1,12 @@
 """Planted-structure benchmark: does the search recover the planted method of each pair, and how
 close does OptInter come to the oracle (the same model re-trained with the true architecture)?
 
-Layout of one case (one data size and seed), shared with workflow/rules/planted.smk:
-``{data_root}/{case}/raw/train.txt`` with ``truth.json`` beside it,
-``{data_root}/{case}/processed/…`` (the data layer's outputs) and
-``{results_root}/{case}/search/architecture.json``, ``{results_root}/{case}/{model}.json``
-(``oracle.json`` for the oracle), where ``case = case_name(size, seed)``.
+A case (one data size and seed) is the ordinary generated dataset ``planted_n{size}_s{seed}``
+(optinter.config.add_planted) trained at that seed, so its files are where the workflow puts
+any dataset's (``case_files``): ``{data_root}/raw/{case}/{train.txt,truth.json}``,
+``{data_root}/processed/{case}/…``, ``{results_root}/{case}/{search,search_paper}/seed{s}/
+architecture.json`` and ``{results_root}/{case}/runs/{model}/seed{s}.json`` (``oracle`` for the
+oracle re-train).
 """
 
 from __future__ import annotations
@@ -18,13 +19,34 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from optinter.analysis.stats import mean_std, paired_ttest
+from optinter.config import planted_name
 from optinter.io import read_json, write_json
 
 METHODS = ("memorize", "factorize", "naive")
 
 
 def case_name(size: int, seed: int) -> str:
-    return f"n{int(size)}_s{int(seed)}"
+    return planted_name(size, seed)
+
+
+RECIPES = {"optinter": "search", "optinter_paper": "search_paper"}  # model -> search folder
+
+
+def case_files(size: int, seed: int, models: Sequence[str], data_root: str | os.PathLike = "data",
+               results_root: str | os.PathLike = "results") -> dict:
+    """Where one case's inputs of the report are: truth, raw, processed, train / test,
+    architectures (one per recipe of RECIPES), runs (one per model), by path."""
+    case, d, r = case_name(size, seed), Path(data_root), Path(results_root)
+    processed = d / "processed" / case
+    return {"truth": str(d / "raw" / case / "truth.json"), "raw": str(d / "raw" / case / "train.txt"),
+            "processed": str(processed), "test": str(processed / "test.parquet"),
+            "train": str(processed / "train.parquet"),
+            "architecture": {m: str(r / case / f / f"seed{seed}" / "architecture.json")
+                             for m, f in RECIPES.items()},
+            "architectures": [str(r / case / f / f"seed{seed}" / "architecture.json")
+                              for f in RECIPES.values()],
+            "run": {m: str(r / case / "runs" / m / f"seed{seed}.json") for m in models},
+            "runs": [str(r / case / "runs" / m / f"seed{seed}.json") for m in models]}
 
 
 def _read(path: str | os.PathLike, what: str) -> dict:
@@ -120,9 +142,6 @@ def bayes_test_auc(truth: Mapping, raw_path: str | os.PathLike,
     return auc(test["label"].to_numpy(), oracle_logit(rows, truth))
 
 
-RECIPES = {"optinter": "search", "optinter_paper": "search_paper"}  # model -> search folder
-
-
 def _recipe_scores(want: Mapping[str, str], arch: Mapping) -> dict:
     chosen = {p["name"]: p["choice"] for p in arch["pairs"]}
     planted = [n for n, t in want.items() if t != "naive"]
@@ -159,11 +178,13 @@ def _constant_logloss(train_parquet: Path, test_parquet: Path) -> float | None:
 def _case(data_root: Path, results_root: Path, size: int, seed: int,
           models: Sequence[str], random: Sequence[str] = ()) -> dict:
     case = case_name(size, seed)
-    truth_path = data_root / case / "raw" / "truth.json"
+    files = case_files(size, seed, [*RECIPES, "oracle", *models, *random], data_root,
+                       results_root)
+    truth_path = files["truth"]
     truth = _read(truth_path, "truth.json")
     recipes, want = {}, None
-    for model, folder in RECIPES.items():
-        path = results_root / case / folder / "architecture.json"
+    for model in RECIPES:
+        path = Path(files["architecture"][model])
         if model == "optinter" or path.exists():
             arch = _read(path, "architecture.json")
             if want is None:
@@ -181,18 +202,16 @@ def _case(data_root: Path, results_root: Path, size: int, seed: int,
                                ("mode", "recipe", "epochs", "best_epoch", "tau_decay_steps")}}
     present = [m for m in RECIPES if m in recipes]
     for model in [*present, "oracle", *models, *random]:
-        res = _read(results_root / case / f"{model}.json", f"{model} result")
+        res = _read(files["run"][model], f"{model} result")
         for key in ("test_auc", "test_logloss", "valid_auc"):
             out[key][model] = float(res[key]) if res.get(key) is not None else math.nan
     if random:
         for key in ("test_auc", "test_logloss", "valid_auc"):
             out[key]["random_mean"] = float(np.mean([out[key][r] for r in random]))
-    raw = data_root / case / "raw" / "train.txt"
-    processed = data_root / case / "processed"
-    test = processed / "test.parquet"
+    raw, test = Path(files["raw"]), Path(files["test"])
     if raw.exists() and test.exists():
         out["bayes_test_auc"] = bayes_test_auc(truth, raw, test)
-    out["constant_test_logloss"] = _constant_logloss(processed / "train.parquet", test)
+    out["constant_test_logloss"] = _constant_logloss(Path(files["train"]), test)
     return out
 
 

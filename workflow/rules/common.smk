@@ -211,21 +211,31 @@ def architecture_of(wc) -> str | None:
     its own seed (so the spread over seeds includes the search's), the single run
     results/{dataset}/{model}.json the search at search.seed (AutoFIS's: at train.seed). A
     generated dataset's oracle is one file for every seed."""
-    arch = config["runs"][wc.model].get("architecture")
+    run = config["runs"][wc.model]
+    arch = run.get("architecture")
     if arch is None:
         return None
     if arch == "oracle":
         return f"results/{wc.dataset}/oracle/architecture.json"
     per_seed = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
-    return f"results/{wc.dataset}/{arch}{per_seed}/architecture.json"
+    draw = f"/draw{run['draw']}" if "draw" in run else ""
+    return f"results/{wc.dataset}/{arch}{draw}{per_seed}/architecture.json"
 
 
 def search_seed_cfg(wc) -> dict:
-    """The search settings of one search job: a seed{s} folder searches with seed s."""
-    cfg = dict(config["search"])
+    """The search settings of one search job (the dataset's: top-level `search` with its own
+    overrides): a seed{s} folder searches with seed s."""
+    cfg = oconfig.search_settings(config, wc.dataset)
     if "seed" in wc.keys():
         cfg["seed"] = int(wc.seed)
     return cfg
+
+
+def draw_search_cfg(wc) -> dict:
+    """A random architecture's draw n: seeded 1000 x (seed) + n, so draws and seeds differ."""
+    cfg = search_seed_cfg(wc)
+    return {**cfg, "mode": "random", "recipe": "paper",
+            "seed": 1000 * int(cfg["seed"]) + int(wc.draw)}
 
 
 def search_ckpt(wc) -> str:
@@ -250,10 +260,11 @@ def model_inputs(wc) -> dict:
 def search_cfg(wc) -> dict | None:
     """The search settings a model depends on: all for OptInter re-trains, else none."""
     name = base_model(wc.model)
+    search = oconfig.search_settings(config, wc.dataset)
     if name == "optinter":
-        return config["search"]
+        return search
     if name in FIXED_METHOD_MODELS:
-        return {"factorize_table": config["search"]["factorize_table"]}
+        return {"factorize_table": search["factorize_table"]}
     return None
 
 

@@ -112,6 +112,60 @@ use rule search_mode as search_mode_seed with:
         "benchmarks/search/{dataset}_{mode}/seed{seed}.tsv"
 
 
+# The draw-th random architecture (runs with architecture: search_random and draw: n): no
+# training, a uniform draw seeded 1000 x seed + n (the planted cases' random1..N controls).
+use rule search_paper as search_random_draw with:
+    output:
+        f"{RESULTS}/search_random/draw{{draw}}/architecture.json",
+    params:
+        hp=hp,
+        search=draw_search_cfg,
+        train=config["train"],
+        ckpt_dir=f"{CKPT}/search_random/draw{{draw}}",
+    wildcard_constraints:
+        draw=r"\d+",
+    log:
+        "logs/search/{dataset}_random/draw{draw}.log",
+    benchmark:
+        "benchmarks/search/{dataset}_random/draw{draw}.tsv"
+
+
+use rule search_random_draw as search_random_draw_seed with:
+    output:
+        f"{RESULTS}/search_random/draw{{draw}}/seed{{seed}}/architecture.json",
+    params:
+        hp=hp,
+        search=draw_search_cfg,
+        train=config["train"],
+        ckpt_dir=f"{CKPT}/search_random/draw{{draw}}/seed{{seed}}",
+    log:
+        "logs/search/{dataset}_random/draw{draw}/seed{seed}.log",
+    benchmark:
+        "benchmarks/search/{dataset}_random/draw{draw}/seed{seed}.tsv"
+
+
+# A generated dataset's true architecture (its truth.json), re-trained by the runs with
+# architecture: oracle: a control for the planted benchmark, never an input of a search.
+rule oracle_architecture:
+    input:
+        truth=f"{RAW}/truth.json",
+        feature_map=f"{PROCESSED}/feature_map.json",
+    output:
+        f"{RESULTS}/oracle/architecture.json",
+    wildcard_constraints:
+        dataset=GENERATED,
+    log:
+        "logs/oracle_architecture/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/oracle_architecture.py"
+
+
 # AutoFIS's first stage (GRDA prunes its gates): results/{dataset}/search_autofis/, re-trained
 # by the runs with architecture: search_autofis. Seeded like the re-train: train.seed, or s in
 # a seed{s} folder.

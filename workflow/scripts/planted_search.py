@@ -1,6 +1,0 @@
-from logged import call
-from optinter.model.train import run_search
-
-p = snakemake.params
-call(snakemake.log[0], run_search, p.data_dir, dict(p.hp), dict(p.search), dict(p.train),
-     snakemake.output[0], p.ckpt_dir)

@@ -1,7 +1,0 @@
-from logged import call
-from optinter.model.train import run_model
-
-p = snakemake.params
-call(snakemake.log[0], run_model, p.name, p.data_dir, dict(p.hp), dict(p.train), int(p.seed),
-     snakemake.output[0], p.ckpt_dir, architecture=snakemake.input.get("architecture"),
-     search_cfg=dict(p.search))
