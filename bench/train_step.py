@@ -3,10 +3,12 @@
 Prints samples/s of: the bare MLP (same MLP, random dense input, Adam) and the same with the
 gradient w.r.t. its input, which every model with embeddings below the MLP must also compute
 (so "search / (bare MLP + input gradient)" is the share of the reachable speed); the search
-step (supernet, joint) with the fused C kernels and, in the same run, with PyTorch ops only
-(OPTINTER_KERNELS=torch); the re-train step (a random architecture with the paper's Criteo
-counts 117/98/110); and the search step with cross tables of each --cross-rows total (sparse
-gradients + LazyAdam; --dense adds dense Adam for comparison).
+step (supernet, joint) with the fused CPU kernels (torch.ops.optinter) and, in the same run,
+with PyTorch ops only (OPTINTER_KERNELS=torch) and those under torch.compile (--compile;
+compiled before the timing; a model that does not compile gets the error as its row); the
+re-train step (a random architecture with the paper's Criteo counts 117/98/110); and the search
+step with cross tables of each --cross-rows total (sparse gradients + LazyAdam; --dense adds
+dense Adam for comparison).
 
     .venv/bin/python bench/train_step.py                      # Criteo shape, CPU
     .venv/bin/python bench/train_step.py --device cuda --steps 50
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+import types
 
 import numpy as np
 import torch
@@ -87,6 +90,28 @@ def interleaved_rates(cases, device, warmup: int, steps: int, block: int = 2) ->
     return [batches[0][3].shape[0] / float(np.median(t)) for t, (_, batches) in zip(times, cases)]
 
 
+def pair_mix(e_o, x, e_m, w_m, w_f, i, j):
+    """The mixing (Eq. 18) as plain PyTorch ops, for torch.compile to fuse when the whole
+    model does not compile."""
+    e_b = w_m[:, None] * e_m + w_f[:, None] * (x.index_select(1, i) * x.index_select(1, j))
+    return torch.cat([e_o, e_b.flatten(1)], 1)
+
+
+def compile_pair_mix(net: Supernet) -> Supernet:
+    """`net` with only pair_mix compiled (the embeddings, the MLP and autograd stay eager)."""
+    mix = torch.compile(pair_mix)
+
+    def forward(self, cat, cont, cross):
+        e_o = self.emb(cat, cont)
+        fact_emb = self.fact(cat) if self.fact is not None else e_o[:, :self.n_cat]
+        w = self.mixing_weights().to(self.memo.weight.dtype)
+        x = mix(e_o.flatten(1), fact_emb, self.memo(cross), w[:, 0], w[:, 1], self.pair_i,
+                self.pair_j)
+        return self.mlp(x).squeeze(-1)
+    net.forward = types.MethodType(forward, net)
+    return net
+
+
 class BareMLP(CTRModel):
     def __init__(self, in_dim: int, hidden):
         super().__init__()
@@ -123,10 +148,16 @@ def main() -> None:
     ap.add_argument("--dense", action="store_true", help="also time dense-gradient Adam")
     ap.add_argument("--ids", choices=["uniform", "loguniform"], default="uniform",
                     help="distribution of the random ids (uniform = most rows distinct)")
+    ap.add_argument("--compile", choices=["auto", "model", "pairmix", "off"], default=None,
+                    help="time the PyTorch-ops search step under torch.compile: the whole "
+                         "model, only the pair mixing, or auto (the model, else the mixing "
+                         "where the model fails); default auto on CPU, off elsewhere")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     a = ap.parse_args()
     device = pick_device(a.device)
+    if a.compile is None:
+        a.compile = "auto" if device.type == "cpu" else "off"
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -137,16 +168,33 @@ def main() -> None:
     cross_rows = [int(x) for x in a.cross_rows.split(",")]
     nb = 3  # distinct batches cycled, so gathers do not hit one cached set of rows
     labels, cases = [], []
+    failed: list[str] = []  # rows that could not run, with the reason
 
     def add(label: str, model: CTRModel, batches, sparse: bool = True,
-            kernels: str = "auto") -> None:
+            kernels: str = "auto", compiled: str | None = None) -> None:
         model.to(device).set_sparse(sparse)
         opts = build_optimizers(model, hp)
-        labels.append(label)
+        run = model
+        if compiled == "model":
+            run = torch.compile(model)  # train_step reaches the hooks through the wrapper
+        elif compiled == "pairmix":
+            run = compile_pair_mix(model)
 
-        def step(b, m=model, o=opts):
+        def step(b, m=run, o=opts):
             with native.forced(kernels):
                 train_step(m, o, b)
+        if compiled:
+            # compile (and any recompile on the second step) before the timed warm-up
+            t = time.perf_counter()
+            try:
+                for b in batches:
+                    step(b)
+            except Exception as exc:  # noqa: BLE001 - the reason is the row
+                failed.append(f"{label}: failed ({compiled}): {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200]}")
+                return
+            print(f"{label}: compiled in {time.perf_counter() - t:.1f} s", flush=True)
+        labels.append(label)
         cases.append((step, batches))
 
     fmap = fake_fmap(a.cont, a.cat, a.cat_rows, cross_rows[0])
@@ -175,6 +223,15 @@ def main() -> None:
             if native.kernels() is not None and device.type == "cpu":
                 add("search step, PyTorch ops only", Supernet(fmap, hp, BENCH_SEARCH), batches,
                     kernels="torch")
+            if a.compile != "off":
+                n_before = len(cases)
+                for how in (("model", "pairmix") if a.compile == "auto" else (a.compile,)):
+                    what = "PyTorch ops" if how == "model" else "pair mix only"
+                    add(f"search step, torch.compile ({what})",
+                        Supernet(fmap, hp, BENCH_SEARCH), batches, kernels="torch",
+                        compiled=how)
+                    if len(cases) > n_before:
+                        break
             scale = fmap.n_pairs / sum(counts.values())
             choices = [m for m in METHODS for _ in range(round(counts[m] * scale))]
             choices = (choices + ["naive"] * fmap.n_pairs)[:fmap.n_pairs]
@@ -189,17 +246,24 @@ def main() -> None:
           f"{a.cont}+{a.cat}, pairs {a.cat * (a.cat - 1) // 2}, s1 {a.s1}, s2 {a.s2}, "
           f"mlp {hidden}, {a.ids} ids, median of {a.steps * max(a.block - 1, 1)} steps "
           f"({a.steps} turns of {a.block} consecutive steps)")
-    kern = "fused C kernels" if native.kernels() is not None and device.type == "cpu" else \
-        "PyTorch ops"
+    kern = ("fused CPU kernels (torch.ops.optinter)"
+            if native.kernels() is not None and device.type == "cpu" else "PyTorch ops")
     print(f"cross embeddings and LazyAdam: {kern}")
     print(f"{'step':<44} {'samples/s':>12} {'vs MLP':>7}")
     for label, r in zip(labels, rates):
         print(f"{label:<44} {r:>12,.0f} {r / rates[0]:>7.2f}")
+    for line in failed:
+        print(line)
     rows = list(zip(labels, rates))
     base = rates[0]
     search = [r for label, r in rows if label.startswith("search step, cross")]
     print(f"\nsearch / bare MLP: {search[0] / base:.2f} (goal >= 0.70); "
           f"search / (bare MLP + input gradient): {search[0] / rates[1]:.2f}")
+    by_label = dict(rows)
+    fused = [r for label, r in rows if label.startswith("search step, torch.compile")]
+    if fused and "search step, PyTorch ops only" in by_label:
+        print(f"search step, torch.compile / with the kernels: {fused[0] / search[0]:.2f}; "
+              f"/ PyTorch ops eager: {fused[0] / by_label['search step, PyTorch ops only']:.2f}")
     if len(search) > 1:
         print(f"step time {cross_rows[-1]:,} rows / {cross_rows[0]:,} rows: "
               f"{search[0] / search[-1]:.3f} (goal <= 1.10)")

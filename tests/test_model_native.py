@@ -1,4 +1,5 @@
-"""The fused C kernels (optinter/model/native.py) against the plain PyTorch path they replace."""
+"""The fused CPU operators (optinter/model/native.py) against the plain PyTorch path they
+replace, and their registration (schemas, fake kernels, argument checks)."""
 
 import os
 
@@ -255,8 +256,9 @@ def test_training_steps_match_pytorch_path():
 
 def test_fallback_without_compiler(monkeypatch, tmp_path, caplog):
     monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setattr(native, "_loaded", lambda: False)  # as in a fresh process
     monkeypatch.setenv("OPTINTER_CACHE", str(tmp_path))
-    monkeypatch.setenv("CC", "/bin/false")
+    monkeypatch.setenv("CXX", "/bin/false")
     monkeypatch.setattr(native.shutil, "which",
                         lambda name: "/bin/false" if name == "/bin/false" else None)
     assert native.kernels() is None
@@ -270,3 +272,148 @@ def test_fallback_without_compiler(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("OPTINTER_KERNELS", "fast")
     with pytest.raises(ValueError, match="OPTINTER_KERNELS"):
         native.kernels()
+
+
+def mix_args(B: int = 70, s: int = 4, d_o: int = 5):
+    """Small valid arguments of optinter::mix_forward (3 pairs of 3 fields, > one chunk)."""
+    g = torch.Generator().manual_seed(0)
+    vocab = torch.tensor([5, 7, 3])
+    offsets = torch.cumsum(vocab, 0) - vocab
+    cross = (torch.rand(B, 3, generator=g) * vocab).long()
+    w = torch.rand(2, 3, generator=g)
+    return dict(table=torch.randn(int(vocab.sum()), s, generator=g), offsets=offsets,
+                vocab=vocab, cross=cross, x=torch.randn(B, 3, s, generator=g),
+                pair_i=torch.tensor([0, 0, 1]), pair_j=torch.tensor([1, 2, 2]),
+                w_m=w[0].clone(), w_f=w[1].clone(), d_o=d_o,
+                out=torch.zeros(B, d_o + 3 * s), em=torch.empty(B * 3, s))
+
+
+def backward_args(fwd: dict, optional: bool = True):
+    B, C, s = fwd["x"].shape
+    g_out = torch.randn(B, fwd["out"].shape[1], generator=torch.Generator().manual_seed(1))
+    return dict(em=fwd["em"], x=fwd["x"], pair_i=fwd["pair_i"], pair_j=fwd["pair_j"],
+                w_m=fwd["w_m"], w_f=fwd["w_f"], g_out=g_out, d_o=fwd["d_o"],
+                chunk=native.CHUNK, g_w=torch.empty(2, 3, dtype=torch.float64),
+                g_em=torch.empty(B * 3, s) if optional else None,
+                g_x=torch.zeros(B, C, s) if optional else None)
+
+
+def adam_args(R: int = 100, n: int = 30, s: int = 4, halves: bool = False):
+    g = torch.Generator().manual_seed(2)
+    both = torch.zeros(R, 2 * s)
+    m, v = (both[:, :s], both[:, s:]) if halves else (torch.zeros(R, s), torch.zeros(R, s))
+    return dict(rows=torch.randint(0, R, (n,), generator=g), values=torch.randn(n, s, generator=g),
+                seen=torch.zeros(-(-R // 64), dtype=torch.int64),
+                slot=torch.empty(R, dtype=torch.int32), acc=torch.empty(n, s),
+                param=torch.randn(R, s, generator=g), exp_avg=m, exp_avg_sq=v,
+                step_size=1e-3, beta2=0.999, one_minus_beta1=0.1, one_minus_beta2=1e-3,
+                eps=1e-8, weight_decay=0.1, bc2_sqrt=0.03)
+
+
+def test_operators_pass_opcheck():
+    """Schemas (declared mutations), fake kernels and dispatch as torch.compile needs them."""
+    ops = native.kernels()
+    fwd = mix_args()
+    cases = [(ops.mix_forward, fwd), (ops.mix_backward, backward_args(fwd)),
+             (ops.mix_backward, backward_args(fwd, optional=False)),
+             (ops.lazy_adam, adam_args())]
+    for op, kw in cases:
+        ops.mix_forward(**fwd)  # em holds gathered rows for the backward
+        torch.library.opcheck(op.default, tuple(kw.values()))
+
+
+def test_operators_compute_what_the_pytorch_path_does():
+    ops = native.kernels()
+    a = mix_args()
+    ops.mix_forward(**a)
+    e_m = a["table"][(a["cross"] + a["offsets"])]
+    x, i, j = a["x"], a["pair_i"], a["pair_j"]
+    e_b = a["w_m"][:, None] * e_m + a["w_f"][:, None] * x[:, i] * x[:, j]
+    assert torch.allclose(a["out"][:, a["d_o"]:], e_b.flatten(1), atol=1e-6)
+    assert torch.equal(a["out"][:, :a["d_o"]], torch.zeros(70, a["d_o"]))  # left alone
+    assert torch.equal(a["em"], e_m.reshape(-1, 4))
+
+
+@pytest.mark.parametrize("bad, match", [
+    # swapped arguments
+    (lambda a: dict(a, table=a["x"], x=a["table"]), "table: expected 2 dimensions"),
+    (lambda a: dict(a, cross=a["x"], x=a["cross"]), "cross: expected Long"),
+    (lambda a: dict(a, out=a["em"], em=a["out"]), "out: expected size 70"),
+    (lambda a: dict(a, w_m=a["pair_i"], pair_i=a["w_m"]), "pair_i: expected Long"),
+    # wrong dtype, shape, layout or contents
+    (lambda a: dict(a, cross=a["cross"].int()), "cross: expected Long"),
+    (lambda a: dict(a, x=a["x"].double()), "x: expected Float"),
+    (lambda a: dict(a, x=a["x"][:-1]), "x: expected size 70"),
+    (lambda a: dict(a, out=torch.zeros(70, a["out"].shape[1] - 1)), "cannot hold"),
+    (lambda a: dict(a, out=torch.zeros(a["out"].shape[1], 70).t()), "out: expected a contiguous"),
+    (lambda a: dict(a, em=a["em"][:-1]), "em: expected size 210"),
+    (lambda a: dict(a, w_f=a["w_f"][:2]), "w_f: expected size 3"),
+    (lambda a: dict(a, pair_j=torch.tensor([1, 2, 3])), "not two distinct of 3"),
+    (lambda a: dict(a, pair_j=torch.tensor([1, 2, 1])), "not two distinct of 3"),
+    (lambda a: dict(a, offsets=a["offsets"] + 1), "outside the table's 15"),
+])
+def test_wrong_mix_forward_arguments_raise(bad, match):
+    ops = native.kernels()
+    a = mix_args()
+    out_before = a["out"].clone()
+    with pytest.raises(RuntimeError, match=match):
+        ops.mix_forward(**bad(a))
+    assert torch.equal(a["out"], out_before)  # checked before anything is written
+
+
+def test_operator_calls_are_typed():
+    """The schema itself refuses a missing or wrongly typed argument."""
+    ops = native.kernels()
+    a = mix_args()
+    with pytest.raises(RuntimeError, match="missing value for argument 'em'"):
+        ops.mix_forward(*list(a.values())[:-1])
+    with pytest.raises(RuntimeError, match="type 'int' for argument 'd_o'"):
+        ops.mix_forward(**dict(a, d_o=1.5))
+    with pytest.raises(RuntimeError, match="type 'float' for argument 'eps'"):
+        ops.lazy_adam(**dict(adam_args(), eps="1e-8"))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda a: dict(a, g_out=a["em"], em=a["g_out"]), "em: expected size 210"),
+    (lambda a: dict(a, g_w=a["g_w"].float()), "g_w: expected Double"),
+    (lambda a: dict(a, g_x=torch.zeros(70, 2, 4)), "g_x: expected shape"),
+    (lambda a: dict(a, g_em=torch.empty(4, 210)), "g_em: expected size 210"),
+    (lambda a: dict(a, chunk=0), "chunk: expected > 0"),
+])
+def test_wrong_mix_backward_arguments_raise(bad, match):
+    ops = native.kernels()
+    fwd = mix_args()
+    ops.mix_forward(**fwd)
+    with pytest.raises(RuntimeError, match=match):
+        ops.mix_backward(**bad(backward_args(fwd)))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda a: dict(a, rows=a["values"], values=a["rows"]), "rows: expected Long"),
+    (lambda a: dict(a, param=a["exp_avg"], exp_avg=a["param"].t()), "exp_avg: expected size"),
+    (lambda a: dict(a, seen=a["slot"], slot=a["seen"]), "seen: expected Long"),
+    (lambda a: dict(a, acc=a["acc"][:-1]), "acc: expected size 30"),
+    (lambda a: dict(a, exp_avg_sq=torch.zeros(100, 8)[:, ::2]), "adjacent floats"),
+    (lambda a: dict(a, exp_avg_sq=torch.zeros(100, 12)[:, :4]), "equal row strides"),
+    (lambda a: dict(a, seen=torch.ones(2, dtype=torch.int64)), "all zero on entry"),
+])
+def test_wrong_lazy_adam_arguments_raise(bad, match):
+    ops = native.kernels()
+    a = adam_args()
+    before = a["param"].clone()
+    with pytest.raises(RuntimeError, match=match):
+        ops.lazy_adam(**bad(a))
+    assert torch.equal(a["param"], before)
+
+
+def test_lazy_adam_operator_accepts_moment_halves():
+    """The moments as the halves of one [R, 2 s] tensor (LazyAdam's layout) update like two
+    separate tensors."""
+    ops = native.kernels()
+    results = []
+    for halves in (False, True):
+        a = adam_args(halves=halves)
+        ops.lazy_adam(**a)
+        results.append((a["param"], a["exp_avg"], a["exp_avg_sq"]))
+        assert not a["seen"].any()  # cleared for the next call
+    assert all(torch.equal(x, y) for x, y in zip(*results))

@@ -143,9 +143,9 @@ class _PairMix(torch.autograd.Function):
 
 
 class _NativePairMix(torch.autograd.Function):
-    """_PairMix with the memorise gather fused in, on the C kernels (native.py): one pass
-    gathers the cross table rows and writes [e_o | e_b]; the backward reads the gathered rows
-    in order (not from the table again) and returns the table's gradient as sparse rows
+    """_PairMix with the memorise gather fused in, on the fused CPU operators (native.py): one
+    pass gathers the cross table rows and writes [e_o | e_b]; the backward reads the gathered
+    rows in order (not from the table again) and returns the table's gradient as sparse rows
     (dense when the table is not sparse).
 
     The output, the gathered rows and the sparse gradient's values live in buffers of
@@ -156,29 +156,23 @@ class _NativePairMix(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, e_o, x, table, w_m, w_f, cross, offsets, vocab, i, j, sparse, scratch):
-        lib = native.kernels()
+        ops = native.kernels()
         b, d_o = e_o.shape
         n_pairs, s = cross.shape[1], table.shape[1]
         out = native.scratch(scratch, "out", (b, d_o + n_pairs * s), table.dtype)
         em = native.scratch(scratch, "em", (b * n_pairs, s), table.dtype)
         out[:, :d_o] = e_o
         torch.autograd.graph.increment_version(em)
-        bad = lib.mix_forward(b, n_pairs, s, x.shape[1], out.shape[1], d_o,
-                              *map(native.ptr, (table, offsets, vocab, cross, x, i, j, w_m, w_f,
-                                                out, em)))
-        if bad < 0:
-            k = -1 - bad
-            raise IndexError(f"cross id {int(cross.view(-1)[k])} of pair column {k % n_pairs} "
-                             f"is outside its vocabulary of {int(vocab[k % n_pairs])} rows")
+        ops.mix_forward(table, offsets, vocab, cross, x, i, j, w_m, w_f, d_o, out, em)
         ctx.save_for_backward(x, table, em, w_m, w_f, cross, offsets, i, j)
-        ctx.d_o, ctx.sparse, ctx.scratch = d_o, sparse, scratch
+        # the backward uses the forward's operators whatever OPTINTER_KERNELS says by then
+        ctx.d_o, ctx.sparse, ctx.scratch, ctx.ops = d_o, sparse, scratch, ops
         return out
 
     @staticmethod
     def backward(ctx, g_out):
         x, table, em, w_m, w_f, cross, offsets, i, j = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        lib = native.kernels()
+        need, ops = ctx.needs_input_grad, ctx.ops
         g_out = g_out.contiguous()
         b, n_pairs, s = cross.shape[0], cross.shape[1], table.shape[1]
         g_em = None
@@ -186,11 +180,9 @@ class _NativePairMix(torch.autograd.Function):
             g_em = (native.scratch(ctx.scratch, "g_em", (b * n_pairs, s), table.dtype)
                     if table.grad is None and ctx.sparse else table.new_empty(b * n_pairs, s))
         g_x = torch.zeros_like(x) if need[1] else None
-        part = torch.empty(-(-b // native.CHUNK), 2, n_pairs, dtype=torch.float64)
         g_w = torch.empty(2, n_pairs, dtype=torch.float64)
-        lib.mix_backward(b, native.CHUNK, n_pairs, s, x.shape[1], g_out.shape[1], ctx.d_o,
-                         *map(native.ptr, (em, x, i, j, w_m, w_f, g_out, g_em, g_x, part,
-                                           g_w)))
+        ops.mix_backward(em, x, i, j, w_m, w_f, g_out, ctx.d_o, native.CHUNK, g_w, g_em,
+                         g_x)
         g_w = g_w.to(w_m.dtype)
         g_table = None
         if need[2]:

@@ -67,14 +67,15 @@ class LazyAdam(torch.optim.Optimizer):
 
     def _native_step(self, p, grad, m_all, v_all, step, lr, beta1, beta2, weight_decay,
                      eps) -> bool:
-        """The same update with the C kernels (native.py): duplicate rows summed in one pass,
-        then Adam in place on each touched row of p, m, v. False where they do not apply."""
+        """The same update with the fused CPU operator (native.py): duplicate rows summed in
+        one pass, then Adam in place on each touched row of p, m, v. False where it does not
+        apply (the operator checks its arguments and would raise)."""
         raw, vals = grad._indices()[0], grad._values()
         if (vals.dim() != 2 or p.dim() != 2 or not p.is_contiguous()
                 or m_all.stride() != v_all.stride() or m_all.stride(1) != 1):
             return False
-        lib = native.usable(p, raw, vals, m_all, v_all)
-        if lib is None or p.dtype != torch.float32:
+        ops = native.usable(p, raw, vals, m_all, v_all)
+        if ops is None or p.dtype != torch.float32:
             return False
         if raw.numel() >= 2 ** 31:  # the kernel's int32 slots index this batch's rows
             return False
@@ -87,15 +88,8 @@ class LazyAdam(torch.optim.Optimizer):
                 torch.empty(p.shape[0], dtype=torch.int32))
         acc = native.scratch(self._scratch, "acc", tuple(vals.shape), torch.float32)
         t = float(step)
-        res = lib.lazy_adam(raw.numel(), vals.shape[1], p.shape[0],
-                            *map(native.ptr, (raw, vals, *maps, acc, p, m_all, v_all)),
-                            m_all.stride(0), lr / (1 - beta1 ** t), beta2, 1 - beta1,
-                            1 - beta2, eps, weight_decay, math.sqrt(1 - beta2 ** t))
-        if res == -2 ** 63:
-            raise MemoryError(f"LazyAdam: no memory for the scratch of {raw.numel()} rows")
-        if res < 0:
-            raise IndexError(f"sparse gradient row {int(raw[-1 - res])} outside the table's "
-                             f"{p.shape[0]} rows")
+        ops.lazy_adam(raw, vals, *maps, acc, p, m_all, v_all, lr / (1 - beta1 ** t), beta2,
+                      1 - beta1, 1 - beta2, eps, weight_decay, math.sqrt(1 - beta2 ** t))
         return True
 
     def _sum_duplicates(self, p: torch.Tensor, grad: torch.Tensor
