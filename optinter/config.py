@@ -52,8 +52,6 @@ RETIRED = {
 ARCHITECTURES = {"search": "optinter", "search_paper": "optinter", "search_random": "optinter",
                  "search_bilevel": "optinter", "search_autofis": "autofis", "oracle": "optinter"}
 TWO_STAGE = {"autofis": "search_autofis"}
-# runs.<name>.architecture -> search.mode of the search that writes it (search_mode rules)
-SEARCH_MODES = {"search_random": "random", "search_bilevel": "bilevel"}
 
 
 class ConfigError(ValueError):

@@ -43,10 +43,7 @@ def case_files(size: int, seed: int, models: Sequence[str], data_root: str | os.
             "train": str(processed / "train.parquet"),
             "architecture": {m: str(r / case / f / f"seed{seed}" / "architecture.json")
                              for m, f in RECIPES.items()},
-            "architectures": [str(r / case / f / f"seed{seed}" / "architecture.json")
-                              for f in RECIPES.values()],
-            "run": {m: str(r / case / "runs" / m / f"seed{seed}.json") for m in models},
-            "runs": [str(r / case / "runs" / m / f"seed{seed}.json") for m in models]}
+            "run": {m: str(r / case / "runs" / m / f"seed{seed}.json") for m in models}}
 
 
 def _read(path: str | os.PathLike, what: str) -> dict:

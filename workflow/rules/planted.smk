@@ -8,7 +8,7 @@
 PLANTED = config["planted"]
 PL_CASES = [(int(n), int(s)) for n in PLANTED["sizes"] for s in PLANTED["seeds"]]
 PL_MODELS = oconfig.planted_models(PLANTED)
-PL_RANDOM = [m for m in PL_MODELS if m.startswith("random")]
+PL_RANDOM = [n for n, run in oconfig.planted_runs(PLANTED).items() if "draw" in run]
 
 
 def planted_files(kind: str) -> list[str]:
@@ -17,16 +17,16 @@ def planted_files(kind: str) -> list[str]:
 
     out = []
     for size, seed in PL_CASES:
-        files = case_files(size, seed, PL_MODELS)
-        out += files[kind] if isinstance(files[kind], list) else [files[kind]]
+        files = case_files(size, seed, PL_MODELS)[kind]
+        out += list(files.values()) if isinstance(files, dict) else [files]
     return out
 
 
 rule planted_recovery:
     input:
         truth=planted_files("truth"),
-        arch=planted_files("architectures"),
-        results=planted_files("runs"),
+        arch=planted_files("architecture"),
+        results=planted_files("run"),
         test=planted_files("test"),
     output:
         json="results/planted/recovery.json",
