@@ -17,7 +17,8 @@ from optinter.model.featuremap import FeatureMap
 from optinter.model.grda import GRDA, grda_threshold
 from optinter.model.layers import count_parameters, inner_pairs, inner_pairs_gram
 from optinter.model.registry import get_model
-from optinter.model.train import build_optimizers, run_model, search_stage, train_step
+from optinter.model.stages import run_model, search_stage
+from optinter.model.train import build_optimizers, train_step
 
 CAT_VOCAB = [3, 5, 7, 11]          # C4 is not crossed: it must not appear in any pair
 CROSSED = [True, True, True, False]

@@ -17,7 +17,8 @@ from optinter.model import native
 from optinter.model.featuremap import FeatureMap
 from optinter.model.loader import ParquetBatches
 from optinter.model.optinter import OptInterNet, Supernet
-from optinter.model.train import build_optimizers, run_model, run_search, search_stage, train_step
+from optinter.model.stages import run_model, run_search, search_stage
+from optinter.model.train import build_optimizers, train_step
 
 HP = dict(batch_size=128, s1=4, s2=3, mlp=[8, 6], lr=1e-2, lr_c=1e-2, lr_a=1e-2, l2_o=0.0,
           l2_c=1e-4, eps=1e-8, epochs=2, patience=1)

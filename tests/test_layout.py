@@ -189,5 +189,6 @@ def test_no_import_circles_and_no_private_reach():
         if n not in state:
             visit(n, [n])
     assert cycles == [], cycles
-    assert "optinter.model.train" not in set().union(
-        *(graph[m] for m in graph if m != "optinter.model.train"))
+    # the loop serves the stages: no model module but stages.py reaches into it
+    assert {m for m in graph if "optinter.model.train" in graph[m]
+            and m.startswith("optinter.model")} <= {"optinter.model.stages"}

@@ -268,7 +268,8 @@ def test_search_reports_the_supernet_without_retrain(tiny_processed, tmp_path):
     from scipy.stats import mannwhitneyu
 
     from optinter.model.loader import ParquetBatches
-    from optinter.model.train import predict, run_search
+    from optinter.model.stages import run_search
+    from optinter.model.train import predict
 
     hp = dict(HP, batch_size=200, mlp=[16, 8], lr=3e-3, lr_c=3e-3, lr_a=1e-2, eps=1e-8,
               epochs=2, patience=5)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from optinter import config as oc
-from optinter.model.train import run_model, run_search, search_stage
+from optinter.model.stages import run_model, run_search, search_stage
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = oc.load(REPO / "config.yaml")

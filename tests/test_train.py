@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from optinter.model.optinter import METHODS
-from optinter.model.train import run_model, run_search
+from optinter.model.stages import run_model, run_search
 
 HP = {"batch_size": 200, "s1": 4, "s2": 3, "mlp": [16, 8], "lr": 3e-3, "lr_c": 3e-3,
       "lr_a": 1e-2, "l2_o": 0.0, "l2_c": 1e-6, "eps": 1e-8, "epochs": 3, "patience": 5}

@@ -287,7 +287,7 @@ class AutoFISSearch(_Baseline):
     """AutoFIS search stage (AutoDeepFM): bias + first order + sum_p g_p BN(<e_i, e_j>)_p + MLP.
     BatchNorm without affine parameters fixes each interaction's scale, so the gate g_p alone
     carries its importance; the gates are the architecture parameters GRDA prunes (its
-    `arch_optimizer`). `train.search_stage` trains it for model `autofis`."""
+    `arch_optimizer`). `stages.search_stage` trains it for model `autofis`."""
 
     def __init__(self, fmap: FeatureMap, hp: dict, **_):
         super().__init__(fmap)
@@ -351,7 +351,7 @@ class AutoFIS(_Baseline):
     """AutoFIS re-train stage: the search model restricted to the interactions GRDA kept, the
     gates now ordinary (Adam-trained) attention weights starting from their searched values.
 
-    Two-stage: `search_model` is trained first (`train.search_stage`; in the workflow rule
+    Two-stage: `search_model` is trained first (`stages.search_stage`; in the workflow rule
     search_autofis, which writes results/{dataset}/search_autofis/architecture.json) and its
     architecture builds this model."""
 
@@ -362,7 +362,7 @@ class AutoFIS(_Baseline):
         super().__init__(fmap)
         if architecture is None:
             raise ValueError("model 'autofis' needs the gates of its search stage: pass the "
-                             "architecture written by train.search_stage('autofis', ..., "
+                             "architecture written by stages.search_stage('autofis', ..., "
                              "out_arch=...) (config runs: architecture: search_autofis)")
         self.choices = load_choices(architecture, fmap)
         if "memorize" in self.choices:

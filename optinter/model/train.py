@@ -1,12 +1,10 @@
-"""Training loop shared by every model: seeded epochs, early stopping on validation AUC,
-checkpoints with bit-for-bit resume (CPU), test evaluated once at the end; plus the two
-workflow entry points run_search (Alg. 1) and run_model (Alg. 2 and every baseline)."""
+"""Training loop shared by every model: optimisers per Table IV group, seeded epochs, early
+stopping on the monitored validation metric, checkpoints with bit-for-bit resume (CPU). The
+stages that use it (search, re-train, baselines) are in stages.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import sys
 import time
@@ -18,19 +16,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from optinter.io import atomic_path, file_digest, write_json
-from optinter.model.featuremap import FeatureMap
-from optinter.model.importance import permutation_importance
-from optinter.model.layers import CTRModel, count_parameters
+from optinter.io import atomic_path
+from optinter.model.layers import CTRModel
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc, log_loss_from_logits
-from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
-from optinter.model import selection
-from optinter.model.registry import get_model
 from optinter.model.sparse_adam import LazyAdam
 
 log = logging.getLogger(__name__)
-SEARCH_MODES = ("joint", "bilevel", "random")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -334,227 +326,3 @@ def runtime(device) -> dict:
     """Where a run computed: results are bit-identical only for the same device, thread count
     and torch build (CPU matrix products may reduce in a thread-dependent order)."""
     return {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}
-
-
-def _fingerprint(device, **parts) -> str:
-    parts["runtime"] = runtime(device)
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _loaders(fmap: FeatureMap, hp: dict, train_cfg: dict, seed: int, device,
-             bilevel: bool = False) -> dict:
-    kw = dict(device=device, in_memory_max_mb=int(train_cfg.get("in_memory_max_mb", 1024)),
-              buffer_rows=int(train_cfg.get("shuffle_buffer_rows", 500_000)))
-    bs = int(hp["batch_size"])
-    ebs = int(train_cfg.get("eval_batch_size", max(bs, 8192)))
-    data = {"train": ParquetBatches(fmap, "train", bs, shuffle=True, seed=seed, **kw).preload(),
-            "valid": ParquetBatches(fmap, "valid", ebs, **kw).preload()}
-    if bilevel:
-        data["valid_shuffled"] = ParquetBatches(fmap, "valid", bs, shuffle=True,
-                                                seed=seed + 1, **kw)
-    return data
-
-
-def _setup(data_dir, train_cfg: dict, seed: int):
-    fmap = FeatureMap.load(data_dir)
-    device = pick_device(train_cfg.get("device", "auto"))
-    torch.manual_seed(seed)
-    return fmap, device, file_digest(Path(data_dir) / "feature_map.json")
-
-
-def evaluate_supernet(model: Supernet, fmap: FeatureMap, hp: dict, valid: ParquetBatches,
-                      device) -> dict:
-    """The searched model without re-train (Table IX "w.o."): the supernet's best-epoch weights
-    with its architecture fixed to the argmax choices (Eq. 19), evaluated on valid and, once,
-    test. `params` counts what that fixed model uses (the re-train model's layout)."""
-    choices = [p["choice"] for p in model.architecture()["pairs"]]
-    model.fix_architecture(choices)
-    try:
-        va = evaluate(model, valid)
-        te = evaluate(model, ParquetBatches(fmap, "test", valid.batch_size, device=device))
-    finally:
-        model.fix_architecture(None)
-    net = OptInterNet(fmap, hp, architecture=choices, factorize_table=model.factorize_table)
-    return {"architecture": "argmax", "valid_auc": va["auc"], "valid_logloss": va["logloss"],
-            "test_auc": te["auc"], "test_logloss": te["logloss"],
-            "params": count_parameters(net)}
-
-
-def _validated(arch: dict, data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: int,
-               ckpt_dir) -> dict:
-    """The `validated` recipe (selection.py) on a finished search: re-trains of candidate
-    architectures from its ranking, judged on validation only. The paper's argmax stays in
-    each pair's `search_choice`."""
-    cfg = selection.settings(search_cfg)
-    sel_hp = dict(hp)
-    if cfg.get("epochs"):
-        sel_hp["epochs"] = int(cfg["epochs"])
-
-    def fit(choices: list[str], tag: str, importance: bool = False) -> dict:
-        model, st, _, data, *_ = fit_model("optinter", data_dir, sel_hp, train_cfg, seed,
-                                           Path(ckpt_dir) / "select" / tag,
-                                           architecture=choices, search_cfg=search_cfg)
-        out = {"valid_auc": st.best_auc, "valid_logloss": st.best_logloss}
-        if importance:
-            out["importance"] = permutation_importance(model, data["valid"], seed,
-                                                       cfg.get("importance_rows"))
-        return out
-
-    probs = np.array([p["probs"] for p in arch["pairs"]])
-    t0 = time.perf_counter()
-    out = selection.decide(probs, fit, cfg)
-    pairs = [{**p, "search_choice": p["choice"], "choice": c}
-             for p, c in zip(arch["pairs"], out["choices"])]
-    counts = {m: out["choices"].count(m) for m in METHODS}
-    return {**arch, "pairs": pairs, "counts": counts, "search_counts": arch["counts"],
-            "selection": {"settings": cfg, "k": out["k"], "valid_auc": out["valid_auc"],
-                          "valid_logloss": out["valid_logloss"], "grid": out["grid"],
-                          "flips": out["flips"], "argmax": out["argmax"],
-                          "ranking": out["ranking"], "grids": out["grids"],
-                          "importance": out["importance"],
-                          "seconds": time.perf_counter() - t0}}
-
-
-def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
-               ckpt_dir, on_step=None) -> dict:
-    """Search stage (Alg. 1): train the supernet, write architecture.json (argmax per pair with
-    `search.recipe: paper`; decided on validation from the search's ranking with `validated`)."""
-    mode = search_cfg.get("mode", "joint")
-    if mode not in SEARCH_MODES:
-        raise ValueError(f"search.mode: expected one of {SEARCH_MODES}, got {mode!r}")
-    recipe = selection.recipe(search_cfg)
-    seed = int(search_cfg.get("seed", train_cfg.get("seed", 0)))
-    fmap, device, fm_digest = _setup(data_dir, train_cfg, seed)
-    settings = {"mode": mode, "recipe": recipe, "hp": hp, "search": search_cfg,
-                "sparse_embeddings": bool(train_cfg.get("sparse_embeddings", True))}
-    if mode == "random":
-        # Table VIII "Random": every pair gets a uniformly drawn method, no training
-        rng = np.random.default_rng(seed)
-        choices = [METHODS[i] for i in rng.integers(0, len(METHODS), fmap.n_pairs)]
-        arch = {"methods": list(METHODS), "relaxation": None, "temperature": None,
-                "pairs": [{"name": p.name, "fields": list(p.fields), "probs": [1 / 3] * 3,
-                           "choice": c} for p, c in zip(fmap.pairs, choices)],
-                "counts": {m: choices.count(m) for m in METHODS}}
-    else:
-        data = _loaders(fmap, hp, train_cfg, seed, device, bilevel=mode == "bilevel")
-        model = Supernet(fmap, hp, search_cfg, steps_per_epoch=len(data["train"])).to(device)
-        model.set_sparse(bool(train_cfg.get("sparse_embeddings", True)))
-        # the recipe acts after the supernet's training: both recipes share its checkpoint
-        supernet_cfg = {k: v for k, v in search_cfg.items() if k not in ("recipe", "select")}
-        fp = _fingerprint(device, stage="search", hp=hp, search=supernet_cfg, seed=seed, fmap=fm_digest,
-                          sparse=settings["sparse_embeddings"])
-        st = Trainer(model, hp, train_cfg, data, ckpt_dir, fp, mode=mode,
-                     on_step=on_step).fit()
-        arch = model.architecture()
-        arch["supernet"] = evaluate_supernet(model, fmap, hp, data["valid"], device)
-        if recipe == "validated":
-            arch = _validated(arch, data_dir, hp, search_cfg, train_cfg, seed, ckpt_dir)
-        settings.update(epochs=st.epoch, best_epoch=st.best_epoch, valid_auc=st.best_auc,
-                        valid_logloss=st.best_logloss, train_seconds=st.train_seconds,
-                        tau_decay_steps=model.tau_decay_steps, steps_per_epoch=len(data["train"]),
-                        best_step=st.best_step, history=st.history, **runtime(device))
-    out = {"dataset": fmap.dataset, "seed": seed, **arch, "settings": settings}
-    write_json(out_arch, out)
-    log.info("architecture %s -> %s", out["counts"], out_arch)
-    return out
-
-
-def search_stage(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_dir,
-                 out_arch=None) -> dict:
-    """First stage of a two-stage model (a registered class with `search_model`: AutoFIS).
-
-    Trains `search_model` with the shared loop and early stopping (its `arch_parameters` under
-    its `arch_optimizer`, e.g. GRDA), for `hp["search_epochs"]` epochs (default `epochs`);
-    returns its `architecture()` with `settings` (its `extra_outputs()` and the fit's summary),
-    written to `out_arch` when given: the architecture the second stage is built from
-    (`fit_model(name, ..., architecture=out_arch)`). Resumable through its checkpoints in
-    `ckpt_dir`."""
-    cls = getattr(get_model(name), "search_model", None)
-    if cls is None:
-        raise ValueError(f"model {name!r} has no search stage (no `search_model`)")
-    fmap, device, fm_digest = _setup(data_dir, train_cfg, int(seed))
-    search_hp = {**hp, "epochs": int(hp.get("search_epochs", hp["epochs"]))}
-    model = cls(fmap, search_hp).to(device)
-    sparse = bool(train_cfg.get("sparse_embeddings", True))
-    model.set_sparse(sparse)
-    data = _loaders(fmap, search_hp, train_cfg, int(seed), device)
-    fp = _fingerprint(device, stage=f"{name}_search", hp=search_hp, seed=int(seed),
-                      fmap=fm_digest, sparse=sparse)
-    st = Trainer(model, search_hp, train_cfg, data, ckpt_dir, fp).fit()
-    arch = {"dataset": fmap.dataset, "model": name, "seed": int(seed), **model.architecture(),
-            "settings": {**model.extra_outputs(), "epochs": st.epoch,
-                         "best_epoch": st.best_epoch, "valid_auc": st.best_auc,
-                         "valid_logloss": st.best_logloss, "train_seconds": st.train_seconds,
-                         **runtime(device)}}
-    if out_arch is not None:
-        write_json(out_arch, arch)
-        log.info("%s search: %s -> %s", name, arch.get("counts"), out_arch)
-    return arch
-
-
-def fit_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_dir,
-              architecture=None, search_cfg: dict | None = None, on_step=None):
-    """Fit any registered model with the shared loop, resumably, up to its best validation
-    weights; never reads the test split. Returns (model, state, fmap, loaders, device,
-    architecture)."""
-    fmap, device, fm_digest = _setup(data_dir, train_cfg, int(seed))
-    cls = get_model(name)
-    model = cls(fmap, hp, architecture=architecture, search_cfg=search_cfg).to(device)
-    sparse = bool(train_cfg.get("sparse_embeddings", True))
-    model.set_sparse(sparse)
-    data = _loaders(fmap, hp, train_cfg, int(seed), device)
-    arch_choices = load_choices(architecture, fmap) if architecture is not None else None
-    fp = _fingerprint(device, stage="model", name=name, hp=hp, seed=int(seed), fmap=fm_digest,
-                      sparse=sparse, arch=arch_choices, search=search_cfg)
-    st = Trainer(model, hp, train_cfg, data, ckpt_dir, fp, on_step=on_step).fit()
-    return model, st, fmap, data, device, architecture
-
-
-def run_select(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arch, out_arch,
-               ckpt_dir) -> dict:
-    """The search stage's decision as configured by `search.recipe`: `paper` writes the
-    paper search's architecture (argmax, Eq. 19) unchanged; `validated` decides from its
-    ranking on validation data (selection.py)."""
-    recipe = selection.recipe(search_cfg)
-    arch = json.loads(Path(search_arch).read_text())
-    if recipe == "validated":
-        if arch.get("settings", {}).get("mode") == "random":
-            raise ValueError(f"{search_arch}: a random architecture has no ranking to validate")
-        seed = int(arch.get("seed", search_cfg.get("seed", 0)))
-        body = {k: v for k, v in arch.items() if k not in ("dataset", "seed", "settings")}
-        arch = {"dataset": arch.get("dataset"), "seed": seed,
-                **_validated(body, data_dir, hp, search_cfg, train_cfg, seed, ckpt_dir),
-                "settings": {**arch.get("settings", {}), "recipe": "validated",
-                             "search_architecture": str(search_arch)}}
-    write_json(out_arch, arch)
-    log.info("architecture (%s) %s -> %s", recipe, arch["counts"], out_arch)
-    return arch
-
-
-def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_json, ckpt_dir,
-              architecture=None, search_cfg: dict | None = None, on_step=None,
-              run: dict | None = None) -> dict:
-    """Train any registered model with the shared loop and write its results json. `run`:
-    the config `runs` entry it trains ({"name", "model", "architecture", "hp", ...}), kept in
-    the json so the tables group runs by what they are, not by their names."""
-    model, st, fmap, data, device, architecture = fit_model(
-        name, data_dir, hp, train_cfg, seed, ckpt_dir, architecture, search_cfg, on_step)
-    # the test split is read exactly once, after model selection on validation
-    test = evaluate(model, ParquetBatches(fmap, "test", data["valid"].batch_size, device=device))
-    extra = model.extra_outputs()
-    out = {"dataset": fmap.dataset, "model": name, "seed": int(seed),
-           "valid_auc": st.best_auc, "valid_logloss": st.best_logloss,
-           "test_auc": test["auc"], "test_logloss": test["logloss"],
-           "params": count_parameters(model),
-           "architecture_counts": extra.pop("architecture_counts", None),
-           "epochs": st.epoch, "best_epoch": st.best_epoch,
-           "train_seconds": st.train_seconds,
-           "samples_per_second": st.samples / st.step_seconds if st.step_seconds else None,
-           "best_step": st.best_step, **runtime(device), "history": st.history,
-           "config": {"hp": hp, "train": train_cfg, "search": search_cfg,
-                      "architecture": str(architecture) if isinstance(architecture, (str, Path))
-                      else None}, "run": run or {"name": name, "model": name}, **extra}
-    write_json(out_json, out)
-    log.info("%s: valid AUC %.5f, test AUC %.5f, %d params -> %s", name, st.best_auc,
-             test["auc"], out["params"], out_json)
-    return out

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from logged import call
-from optinter.model.train import run_search
+from optinter.model.stages import run_search
 
 p = snakemake.params
 call(snakemake.log[0], run_search, Path(snakemake.input.feature_map).parent, dict(p.hp),

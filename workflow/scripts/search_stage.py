@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from logged import call
-from optinter.model.train import search_stage
+from optinter.model.stages import search_stage
 
 p = snakemake.params
 call(snakemake.log[0], search_stage, p.name, Path(snakemake.input.feature_map).parent,

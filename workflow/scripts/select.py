@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from logged import call
-from optinter.model.train import run_select
+from optinter.model.stages import run_select
 
 p = snakemake.params
 call(snakemake.log[0], run_select, Path(snakemake.input.feature_map).parent, dict(p.hp),

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from logged import call
-from optinter.model.train import run_model
+from optinter.model.stages import run_model
 
 p = snakemake.params
 call(snakemake.log[0], run_model, p.name,
