@@ -49,7 +49,8 @@ RETIRED = {
 
 # What a run's `architecture` names (config runs.<name>.architecture) -> the model that can
 # re-train it. A two-stage model needs its own search's: TWO_STAGE.
-ARCHITECTURES = {"search": "optinter", "search_paper": "optinter", "search_random": "optinter",
+ARCHITECTURES = {"search": "optinter", "search_paper": "optinter", "search_validated": "optinter",
+                 "search_random": "optinter",
                  "search_bilevel": "optinter", "search_autofis": "autofis", "oracle": "optinter"}
 TWO_STAGE = {"autofis": "search_autofis"}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from optinter.model.holdout import uniform_sample
 from optinter.model.metrics import auc
 
 
@@ -21,7 +22,8 @@ from optinter.model.metrics import auc
 def permutation_importance(model, loader, seed: int, max_rows: int | None = 200_000) -> np.ndarray:
     """Validation AUC lost per pair when its columns of the MLP input are permuted within each
     batch (one seeded permutation per batch, shared by all pairs); NaN for pairs the model
-    does not use (naive). Reads at most `max_rows` rows of `loader` (its first batches)."""
+    does not use (naive). Reads a uniform sample of about `max_rows` rows of `loader`'s split
+    (holdout.uniform_sample, seeded with `seed`), not its first rows."""
     spans = model.pair_spans()
     out = np.full(model.fmap.n_pairs, np.nan)
     if not spans:
@@ -30,8 +32,7 @@ def permutation_importance(model, loader, seed: int, max_rows: int | None = 200_
     model.eval()
     gen = torch.Generator().manual_seed(int(seed))
     labels, base, shuffled = [], [], {i: [] for i in spans}
-    rows = 0
-    for cat, cont, cross, y in loader.iterate(0):
+    for cat, cont, cross, y in uniform_sample(loader, max_rows, seed).iterate(0):
         x = model.features(cat, cont, cross)
         perm = torch.randperm(len(y), generator=gen).to(x.device)
         labels.append(y.cpu())
@@ -41,9 +42,6 @@ def permutation_importance(model, loader, seed: int, max_rows: int | None = 200_
             x[:, cols] = kept[perm]
             shuffled[i].append(model.mlp(x).squeeze(-1).float().cpu())
             x[:, cols] = kept
-        rows += len(y)
-        if max_rows is not None and rows >= max_rows:
-            break
     model.train(was_training)
     y = torch.cat(labels).numpy()
     ref = auc(y, torch.cat(base).numpy())

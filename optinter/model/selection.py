@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 log = logging.getLogger(__name__)
-RECIPES = ("paper", "validated")
+RECIPES = ("paper", "validated", "shortlist")
 RANKINGS = ("alpha", "permutation")
 METHODS = ("memorize", "factorize", "naive")
 DEFAULTS = {"growth": 1.4, "linear_until": 6, "patience": 3, "refine": True, "max_pairs": None,

@@ -9,19 +9,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from optinter.io import file_digest, write_json
+from optinter.io import atomic_path, file_digest, write_json
 from optinter.model.featuremap import FeatureMap
+from optinter.model.holdout import uniform_sample
 from optinter.model.importance import permutation_importance
 from optinter.model.layers import count_parameters
 from optinter.model.loader import ParquetBatches
+from optinter.model.metrics import auc
 from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
-from optinter.model import selection
+from optinter.model import selection, shortlist
 from optinter.model.registry import get_model
 from optinter.model.train import Trainer, evaluate, pick_device, runtime
 
@@ -108,9 +112,10 @@ def _validated(arch: dict, data_dir, hp: dict, search_cfg: dict, train_cfg: dict
 
 
 def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
-               ckpt_dir, on_step=None) -> dict:
+               ckpt_dir, on_step=None, out_weights=None) -> dict:
     """Search stage (Alg. 1): train the supernet, write architecture.json (argmax per pair with
-    `search.recipe: paper`; decided on validation from the search's ranking with `validated`)."""
+    `search.recipe: paper`; decided on validation from the search's ranking with `validated`)
+    and, to `out_weights`, the supernet's best weights (what the shortlist recipe screens)."""
     mode = search_cfg.get("mode", "joint")
     if mode not in SEARCH_MODES:
         raise ValueError(f"search.mode: expected one of {SEARCH_MODES}, got {mode!r}")
@@ -137,6 +142,9 @@ def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
                           sparse=settings["sparse_embeddings"])
         st = Trainer(model, hp, train_cfg, data, ckpt_dir, fp, mode=mode,
                      on_step=on_step).fit()
+        if out_weights is not None:
+            with atomic_path(out_weights) as tmp:
+                torch.save(model.state_dict(), tmp)
         arch = model.architecture()
         arch["supernet"] = evaluate_supernet(model, fmap, hp, data["valid"], device)
         if recipe == "validated":
@@ -144,7 +152,8 @@ def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
         settings.update(epochs=st.epoch, best_epoch=st.best_epoch, valid_auc=st.best_auc,
                         valid_logloss=st.best_logloss, train_seconds=st.train_seconds,
                         tau_decay_steps=model.tau_decay_steps, steps_per_epoch=len(data["train"]),
-                        best_step=st.best_step, history=st.history, **runtime(device))
+                        best_step=st.best_step, history=st.history,
+                        train_samples=st.samples, eval_rows=st.eval_rows, **runtime(device))
     out = {"dataset": fmap.dataset, "seed": seed, **arch, "settings": settings}
     write_json(out_arch, out)
     log.info("architecture %s -> %s", out["counts"], out_arch)
@@ -177,6 +186,7 @@ def search_stage(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt
             "settings": {**model.extra_outputs(), "epochs": st.epoch,
                          "best_epoch": st.best_epoch, "valid_auc": st.best_auc,
                          "valid_logloss": st.best_logloss, "train_seconds": st.train_seconds,
+                         "train_samples": st.samples, "eval_rows": st.eval_rows,
                          **runtime(device)}}
     if out_arch is not None:
         write_json(out_arch, arch)
@@ -203,13 +213,16 @@ def fit_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_di
 
 
 def run_select(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arch, out_arch,
-               ckpt_dir) -> dict:
+               ckpt_dir, shortlist_json=None, candidates=None) -> dict:
     """The search stage's decision as configured by `search.recipe`: `paper` writes the
     paper search's architecture (argmax, Eq. 19) unchanged; `validated` decides from its
-    ranking on validation data (selection.py)."""
+    ranking on validation data (selection.py); `shortlist` picks among the finalists' fits
+    (`candidates`, run_finalist's JSON files) of `shortlist_json` (shortlist.py)."""
     recipe = selection.recipe(search_cfg)
     arch = json.loads(Path(search_arch).read_text())
-    if recipe == "validated":
+    if recipe == "shortlist":
+        arch = _shortlisted(arch, search_arch, shortlist_json, candidates or [])
+    elif recipe == "validated":
         if arch.get("settings", {}).get("mode") == "random":
             raise ValueError(f"{search_arch}: a random architecture has no ranking to validate")
         seed = int(arch.get("seed", search_cfg.get("seed", 0)))
@@ -229,10 +242,12 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
     """Train any registered model with the shared loop and write its results json. `run`:
     the config `runs` entry it trains ({"name", "model", "architecture", "hp", ...}), kept in
     the json so the tables group runs by what they are, not by their names."""
+    reused = _reuse_finalist(architecture, ckpt_dir)
     model, st, fmap, data, device, architecture = fit_model(
         name, data_dir, hp, train_cfg, seed, ckpt_dir, architecture, search_cfg, on_step)
     # the test split is read exactly once, after model selection on validation
-    test = evaluate(model, ParquetBatches(fmap, "test", data["valid"].batch_size, device=device))
+    test_split = ParquetBatches(fmap, "test", data["valid"].batch_size, device=device)
+    test, test_rows = evaluate(model, test_split), test_split.rows
     extra = model.extra_outputs()
     out = {"dataset": fmap.dataset, "model": name, "seed": int(seed),
            "valid_auc": st.best_auc, "valid_logloss": st.best_logloss,
@@ -242,7 +257,9 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
            "epochs": st.epoch, "best_epoch": st.best_epoch,
            "train_seconds": st.train_seconds,
            "samples_per_second": st.samples / st.step_seconds if st.step_seconds else None,
-           "best_step": st.best_step, **runtime(device), "history": st.history,
+           "best_step": st.best_step, "train_samples": st.samples,
+           "eval_rows": st.eval_rows + test_rows, "reused": reused, **runtime(device),
+           "history": st.history,
            "config": {"hp": hp, "train": train_cfg, "search": search_cfg,
                       "architecture": str(architecture) if isinstance(architecture, (str, Path))
                       else None}, "run": run or {"name": name, "model": name}, **extra}
@@ -250,3 +267,139 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
     log.info("%s: valid AUC %.5f, test AUC %.5f, %d params -> %s", name, st.best_auc,
              test["auc"], out["params"], out_json)
     return out
+
+
+def _reuse_finalist(architecture, ckpt_dir) -> dict | None:
+    """A shortlist architecture names the checkpoints of the finalist fit that decided it:
+    the same model, settings and seed as this re-train (the fingerprint check in
+    Trainer.try_resume makes sure), so they are copied in and the fit is not repeated."""
+    if not isinstance(architecture, (str, Path)) or (Path(ckpt_dir) / "last.pt").exists():
+        return None
+    winner = (json.loads(Path(architecture).read_text()).get("selection") or {}).get("winner")
+    src = Path(winner["checkpoint"]) if winner else None
+    if src is None or not (src / "last.pt").exists() or not (src / "best.pt").exists():
+        return None
+    for name in ("best.pt", "last.pt"):  # last.pt last: it marks the pair complete
+        with atomic_path(Path(ckpt_dir) / name) as tmp:
+            shutil.copyfile(src / name, tmp)
+    return {"checkpoint": str(src), "train_samples": int(winner["train_samples"])}
+
+
+def _search_model(fmap: FeatureMap, hp: dict, search_cfg: dict, weights, device) -> Supernet:
+    model = Supernet(fmap, hp, search_cfg).to(device)
+    try:
+        state = torch.load(weights, map_location=device, weights_only=True)
+    except Exception as err:  # truncated, foreign or pickled: name the file and the fix
+        raise ValueError(f"{weights}: cannot read the supernet's weights ({err.__class__.__name__}); "
+                         f"delete it and run the search again") from None
+    model.load_state_dict(state)
+    return model
+
+
+class SupernetScorer:
+    """The shortlist recipe's score: validation AUC of a fixed architecture inside a trained
+    supernet (shared weights), on the batches of a sample; counts the rows it evaluates."""
+
+    def __init__(self, supernet, batches):
+        self.net, self.batches = supernet, batches
+        self.labels = np.concatenate([b[3].cpu().numpy() for b in batches.iterate(0)])
+        self.rows_evaluated = 0
+        self.evaluations = 0
+
+    @torch.no_grad()
+    def __call__(self, choices: Sequence[str]) -> float:
+        was = self.net.training
+        self.net.eval()
+        self.net.fix_architecture(list(choices))
+        try:
+            z = np.concatenate([self.net(cat, cont, cross).float().cpu().numpy()
+                                for cat, cont, cross, _ in self.batches.iterate(0)])
+        finally:
+            self.net.fix_architecture(None)
+            self.net.train(was)
+        self.rows_evaluated += len(z)
+        self.evaluations += 1
+        return auc(self.labels, z)
+
+
+def run_shortlist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arch, weights,
+                  out_json) -> dict:
+    """Steps 1-3 of the shortlist recipe (shortlist.py): screen pairs and score architectures
+    inside the trained supernet on a uniform validation sample; write the finalists."""
+    cfg = shortlist.settings(search_cfg)
+    arch = json.loads(Path(search_arch).read_text())
+    seed = int(arch.get("seed", search_cfg.get("seed", 0)))
+    fmap, device, fm_digest = _setup(data_dir, train_cfg, seed)
+    model = _search_model(fmap, hp, search_cfg, weights, device)
+    valid = ParquetBatches(fmap, "valid", int(train_cfg.get("eval_batch_size", 8192)),
+                           device=device)
+    sample = uniform_sample(valid, cfg["screen_rows"], seed)
+    scorer = SupernetScorer(model, sample)
+    t0 = time.perf_counter()
+    probs = np.array([p["probs"] for p in arch["pairs"]])
+    out = shortlist.decide(scorer, probs, cfg)
+    out.update(dataset=fmap.dataset, seed=seed, settings=cfg, sample_rows=sample.rows,
+               valid_rows=valid.rows, evaluations=scorer.evaluations,
+               eval_rows=scorer.rows_evaluated, seconds=time.perf_counter() - t0,
+               pairs=[p["name"] for p in arch["pairs"]], search_architecture=str(search_arch))
+    write_json(out_json, out)
+    log.info("shortlist: %d finalists (%s), %d architectures scored on %d rows -> %s",
+             len(out["finalists"]), ", ".join(f["family"] for f in out["finalists"]),
+             scorer.evaluations, sample.rows, out_json)
+    return out
+
+
+def run_finalist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: int,
+                 shortlist_json, index: int, out_json, ckpt_dir) -> dict:
+    """Step 4 of the shortlist recipe, one finalist: fit the re-train model of finalist
+    `index` exactly as the run re-training the decided architecture will (same hp, search
+    settings and seed), so the winner's fit is that re-train. Writes validation metrics and
+    cost, never reads test."""
+    short = json.loads(Path(shortlist_json).read_text())
+    if index >= len(short["finalists"]):
+        out = {"index": index, "choices": None, "reason": "fewer distinct finalists"}
+        write_json(out_json, out)
+        return out
+    fin = short["finalists"][index]
+    _, st, *_ = fit_model("optinter", data_dir, hp, train_cfg, seed, ckpt_dir,
+                          architecture=fin["choices"], search_cfg=search_cfg)
+    out = {"index": index, "family": fin["family"], "k": fin["k"], "score": fin["score"],
+           "choices": fin["choices"], "valid_auc": st.best_auc,
+           "valid_logloss": st.best_logloss, "best_epoch": st.best_epoch,
+           "train_samples": st.samples, "eval_rows": st.eval_rows,
+           "train_seconds": st.train_seconds, "checkpoint": str(ckpt_dir), "seed": int(seed)}
+    write_json(out_json, out)
+    log.info("finalist %d (%s): valid AUC %.5f -> %s", index, fin["family"], st.best_auc,
+             out_json)
+    return out
+
+
+def _shortlisted(arch: dict, search_arch, shortlist_json, candidates) -> dict:
+    """The finalist with the best validation AUC (shortlist.pick) as architecture.json."""
+    short = json.loads(Path(shortlist_json).read_text())
+    fits = [json.loads(Path(c).read_text()) for c in candidates]
+    fits = [f for f in fits if f.get("choices") is not None]
+    if not fits:
+        raise ValueError(f"{shortlist_json}: no finalist was fitted")
+    win = fits[shortlist.pick(fits)]
+    pairs = [{**p, "search_choice": p["choice"], "choice": c}
+             for p, c in zip(arch["pairs"], win["choices"])]
+    cost = {"search_samples": int(arch.get("settings", {}).get("train_samples", 0)),
+            "finalist_samples": sum(int(f["train_samples"]) for f in fits),
+            "eval_rows": int(short["eval_rows"]) + sum(int(f["eval_rows"]) for f in fits)}
+    body = {k: v for k, v in arch.items() if k not in ("pairs", "counts", "settings")}
+    return {**body, "pairs": pairs,
+            "counts": {m: win["choices"].count(m) for m in METHODS},
+            "search_counts": arch["counts"],
+            "selection": {"recipe": "shortlist", "winner": {
+                "index": win["index"], "family": win["family"], "k": win["k"],
+                "valid_auc": win["valid_auc"], "valid_logloss": win["valid_logloss"],
+                "checkpoint": win["checkpoint"], "train_samples": win["train_samples"]},
+                "finalists": [{k: f[k] for k in ("index", "family", "k", "score", "valid_auc",
+                                                  "valid_logloss", "train_samples")}
+                              for f in fits],
+                "family_scores": short["family_scores"], "flips": short["flips"],
+                "trails": short["trails"], "screen_evaluations": short["evaluations"],
+                "sample_rows": short["sample_rows"], "cost": cost},
+            "settings": {**arch.get("settings", {}), "recipe": "shortlist",
+                         "search_architecture": str(search_arch)}}

@@ -125,7 +125,8 @@ class FitState:
     epoch: int = 0            # epochs completed
     batch: int = 0            # batches completed in the current epoch
     step: int = 0             # optimiser steps in total
-    samples: int = 0
+    samples: int = 0          # training samples through forward + backward
+    eval_rows: int = 0        # rows evaluated for validation
     best_auc: float = -1.0
     best_logloss: float = float("nan")
     best_score: float = float("-inf")  # the monitored quantity at the best evaluation
@@ -256,6 +257,7 @@ class Trainer:
         st = self.state
         self._lap(True)
         metrics = evaluate(self.model, self.data["valid"])
+        st.eval_rows += int(self.data["valid"].rows)
         at = round(st.epoch + st.batch / n_batches, 4)  # epochs of training seen so far
         tau = getattr(self.model, "tau", None)
         st.history.append({"epoch": at, "step": st.step,

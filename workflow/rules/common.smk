@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from snakemake.exceptions import WorkflowError
 
 import optinter.config as oconfig
+from optinter.model.shortlist import settings as shortlist_settings
 
 try:
     oconfig.validate(config, origin="config.yaml (with --config/--configfile overrides)")
@@ -236,6 +237,30 @@ def draw_search_cfg(wc) -> dict:
     cfg = search_seed_cfg(wc)
     return {**cfg, "mode": "random", "recipe": "paper",
             "seed": 1000 * int(cfg["seed"]) + int(wc.draw)}
+
+
+def selection_inputs(wc) -> dict:
+    """What rule search decides from: the paper search's architecture, and with the shortlist
+    recipe its shortlist and every finalist's fit."""
+    tail = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
+    files = {**processed(wc), "search": f"results/{wc.dataset}/search_paper{tail}/architecture.json"}
+    cfg = search_seed_cfg(wc)
+    if cfg.get("recipe") == "shortlist":
+        n = int(shortlist_settings(cfg)["finalists"])
+        files["shortlist"] = f"results/{wc.dataset}/search{tail}/shortlist.json"
+        files["finalists"] = [f"results/{wc.dataset}/search{tail}/finalists/f{i}.json"
+                              for i in range(n)]
+    return files
+
+
+def finalist_hp(wc) -> dict:
+    """A finalist fits as run `optinter` re-trains (so its fit can be that re-train)."""
+    return oconfig.run_hparams(config, wc.dataset, "optinter")
+
+
+def finalist_search_cfg(wc) -> dict:
+    """The search settings run `optinter` passes to its model (search_cfg of that run)."""
+    return oconfig.search_settings(config, wc.dataset)
 
 
 def search_ckpt(wc) -> str:

@@ -18,6 +18,7 @@ rule search_paper:
         **processed(),
     output:
         f"{RESULTS}/search_paper/architecture.json",
+        weights=f"{RESULTS}/search_paper/supernet.pt",
     params:
         hp=hp,
         search=lambda wc: {**search_seed_cfg(wc), "recipe": "paper"},
@@ -39,16 +40,104 @@ rule search_paper:
 use rule search_paper as search_paper_seed with:
     output:
         f"{RESULTS}/search_paper/seed{{seed}}/architecture.json",
+        weights=f"{RESULTS}/search_paper/seed{{seed}}/supernet.pt",
     log:
         "logs/search_paper/{dataset}/seed{seed}.log",
     benchmark:
         "benchmarks/search_paper/{dataset}/seed{seed}.tsv"
 
 
-rule search:
+# search.recipe shortlist: the finalists are scored in the paper search's supernet, each
+# re-trained by its own job (in parallel under --cores and on SLURM), then rule search picks.
+rule shortlist:
     input:
         **processed(),
         search=f"{RESULTS}/search_paper/architecture.json",
+        weights=f"{RESULTS}/search_paper/supernet.pt",
+    output:
+        f"{RESULTS}/search/shortlist.json",
+    params:
+        hp=hp,
+        search=search_seed_cfg,
+        train=config["train"],
+    log:
+        "logs/shortlist/{dataset}.log",
+    benchmark:
+        "benchmarks/shortlist/{dataset}.tsv"
+    threads: res("train_threads")
+    resources:
+        **TRAIN_RESOURCES,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/shortlist.py"
+
+
+use rule shortlist as shortlist_seed with:
+    input:
+        **processed(),
+        search=f"{RESULTS}/search_paper/seed{{seed}}/architecture.json",
+        weights=f"{RESULTS}/search_paper/seed{{seed}}/supernet.pt",
+    output:
+        f"{RESULTS}/search/seed{{seed}}/shortlist.json",
+    log:
+        "logs/shortlist/{dataset}/seed{seed}.log",
+    benchmark:
+        "benchmarks/shortlist/{dataset}/seed{seed}.tsv"
+
+
+# One finalist's fit, with the hp, search settings and seed of the run that re-trains the
+# decided architecture (run `optinter`): the winner's checkpoints are that run's.
+rule finalist:
+    input:
+        **processed(),
+        shortlist=f"{RESULTS}/search/shortlist.json",
+    output:
+        f"{RESULTS}/search/finalists/f{{index}}.json",
+    params:
+        hp=finalist_hp,
+        search=finalist_search_cfg,
+        train=config["train"],
+        seed=config["train"]["seed"],
+        index=lambda wc: int(wc.index),
+        ckpt_dir=f"{CKPT}/search/finalists/f{{index}}",
+    wildcard_constraints:
+        index=r"\d+",
+    log:
+        "logs/finalist/{dataset}/f{index}.log",
+    benchmark:
+        "benchmarks/finalist/{dataset}/f{index}.tsv"
+    threads: res("train_threads")
+    resources:
+        **TRAIN_RESOURCES,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/finalist.py"
+
+
+use rule finalist as finalist_seed with:
+    input:
+        **processed(),
+        shortlist=f"{RESULTS}/search/seed{{seed}}/shortlist.json",
+    output:
+        f"{RESULTS}/search/seed{{seed}}/finalists/f{{index}}.json",
+    params:
+        hp=finalist_hp,
+        search=finalist_search_cfg,
+        train=config["train"],
+        seed=lambda wc: int(wc.seed),
+        index=lambda wc: int(wc.index),
+        ckpt_dir=f"{CKPT}/search/seed{{seed}}/finalists/f{{index}}",
+    log:
+        "logs/finalist/{dataset}/seed{seed}/f{index}.log",
+    benchmark:
+        "benchmarks/finalist/{dataset}/seed{seed}/f{index}.tsv"
+
+
+rule search:
+    input:
+        unpack(selection_inputs),
     output:
         f"{RESULTS}/search/architecture.json",
     params:
@@ -70,15 +159,43 @@ rule search:
 
 
 use rule search as search_seed with:
-    input:
-        **processed(),
-        search=f"{RESULTS}/search_paper/seed{{seed}}/architecture.json",
     output:
         f"{RESULTS}/search/seed{{seed}}/architecture.json",
     log:
         "logs/search/{dataset}/seed{seed}.log",
     benchmark:
         "benchmarks/search/{dataset}/seed{seed}.tsv"
+
+
+# The validated recipe's decision whatever search.recipe says (run optinter_validated), to
+# compare the recipes on the same searches.
+use rule search as search_validated with:
+    input:
+        **processed(),
+        search=f"{RESULTS}/search_paper/architecture.json",
+    output:
+        f"{RESULTS}/search_validated/architecture.json",
+    params:
+        hp=hp,
+        search=lambda wc: {**search_seed_cfg(wc), "recipe": "validated"},
+        train=config["train"],
+        ckpt_dir=lambda wc: f"{search_ckpt(wc)}/select",
+    log:
+        "logs/search_validated/{dataset}.log",
+    benchmark:
+        "benchmarks/search_validated/{dataset}.tsv"
+
+
+use rule search_validated as search_validated_seed with:
+    input:
+        **processed(),
+        search=f"{RESULTS}/search_paper/seed{{seed}}/architecture.json",
+    output:
+        f"{RESULTS}/search_validated/seed{{seed}}/architecture.json",
+    log:
+        "logs/search_validated/{dataset}/seed{seed}.log",
+    benchmark:
+        "benchmarks/search_validated/{dataset}/seed{seed}.tsv"
 
 
 # Search with another mode (Table VIII: random, bilevel) for the optinter_{mode} runs.

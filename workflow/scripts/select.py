@@ -5,4 +5,6 @@ from optinter.model.stages import run_select
 
 p = snakemake.params
 call(snakemake.log[0], run_select, Path(snakemake.input.feature_map).parent, dict(p.hp),
-     dict(p.search), dict(p.train), snakemake.input.search, snakemake.output[0], p.ckpt_dir)
+     dict(p.search), dict(p.train), snakemake.input.search, snakemake.output[0], p.ckpt_dir,
+     shortlist_json=snakemake.input.get("shortlist"),
+     candidates=list(snakemake.input.get("finalists", [])))
