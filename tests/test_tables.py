@@ -132,7 +132,9 @@ ABLATION_RUNS = {
     "shuffled_arch": {"model": "optinter", "architecture": "search_random", "label": "Random"},
     "narrow_2": {"model": "optinter", "architecture": "search", "hp": {"s2": 2}},
     "narrow_4": {"model": "optinter", "architecture": "search", "hp": {"s2": 4}},
+    "paper_recipe": {"model": "optinter", "architecture": "search_paper"},
 }
+SUPERNET_AUC = {1: 0.70, 2: 0.71, 3: 0.69, 4: 0.72, 5: 0.70}
 
 
 def test_optional_tables_written_when_inputs_exist(results, tmp_path):
@@ -143,9 +145,12 @@ def test_optional_tables_written_when_inputs_exist(results, tmp_path):
         _write_runs(root, f"narrow_{k}", [auc] * 5, [0.44] * 5, params, s2=k)
     # on disk but not named: never read (it would add an OptInter(6) point)
     _write_runs(root, "optinter_s2_6", [0.6] * 5, [0.6] * 5, 1, s2=6)
-    arch = root / "toy" / "search" / "architecture.json"
-    arch.parent.mkdir(parents=True)
-    arch.write_text(json.dumps({"supernet": {"test_auc": 0.71, "test_logloss": 0.52}}))
+    paper_auc = [SUPERNET_AUC[s] + d for s, d in zip(SEEDS, [0.02, 0.025, 0.018, 0.03, 0.022])]
+    _write_runs(root, "paper_recipe", paper_auc, [0.45] * 5, 700_000)
+    for seed, a in SUPERNET_AUC.items():  # the paper recipe's per-seed searches
+        arch = root / "toy" / "search_paper" / f"seed{seed}" / "architecture.json"
+        arch.parent.mkdir(parents=True)
+        arch.write_text(json.dumps({"supernet": {"test_auc": a, "test_logloss": 0.52}}))
     out = tmp_path / "tables"
     summary = tables.build(root, "toy", MODELS, SEEDS, out, ablations=list(ABLATION_RUNS),
                            runs=ABLATION_RUNS)
@@ -155,8 +160,13 @@ def test_optional_tables_written_when_inputs_exist(results, tmp_path):
     assert t8["shuffled_arch"]["name"] == "Random"
     assert any("search_bilevel" in n for n in summary["notes"])
     t9 = _csv(out / "table9.csv")
-    assert float(t9["test_auc"]["without_retrain"]) == 0.71
-    assert float(t9["test_auc"]["with_retrain"]) == pytest.approx(np.mean(truth["auc"]["optinter"]))
+    # one recipe (the paper's) with and without re-train, paired by seed
+    assert float(t9["test_auc"]["without_retrain"]) == pytest.approx(
+        np.mean(list(SUPERNET_AUC.values())))
+    assert float(t9["test_auc"]["with_retrain"]) == pytest.approx(np.mean(paper_auc))
+    assert float(t9["test_auc"]["p"]) == pytest.approx(stats.ttest_rel(
+        paper_auc, [SUPERNET_AUC[s] for s in SEEDS]).pvalue)
+    assert int(t9["test_auc"]["n_seeds"]) == 5
     fig = _csv(out / "fig4_tradeoff.csv")
     # the default-s2 runs (s2=8 in their config) join their series as extra points
     assert set(fig) == {"OptInter(2)", "OptInter(4)", "OptInter(8)", "OptInter-M(8)"}
@@ -214,3 +224,44 @@ def test_broken_json_names_file(results, tmp_path):
     path.write_text("{\"test_auc\": 0.7,\n")
     with pytest.raises(ValueError, match=f"{path}: not valid JSON"):
         tables.build(root, "toy", MODELS, SEEDS, tmp_path / "tables")
+
+
+def test_best_baseline_is_never_an_optinter_recipe(results, tmp_path):
+    """A re-train of an OptInter search (here the paper recipe, better than every baseline)
+    is not the baseline OptInter is tested against."""
+    root, truth = results
+    runs = {"paper_recipe": {"model": "optinter", "architecture": "search_paper",
+                             "label": "OptInter (paper recipe)"}}
+    _write_runs(root, "paper_recipe", truth["auc"]["optinter"] + 0.01, [0.4] * 5, 800_000)
+    out = tmp_path / "tables"
+    tables.build(root, "toy", [*MODELS, "paper_recipe"], SEEDS, out, runs=runs)
+    assert _csv(out / "table5.csv")["optinter"]["compared_to"] == "optinter_m"
+
+
+def test_train_samples_include_the_search_and_selection(results, tmp_path):
+    """Table V's cost: a run's own samples, less what it reused from a finalist, plus what
+    deciding its architecture took."""
+    root, _ = results
+    runs = {"optinter": {"model": "optinter", "architecture": "search"},
+            "optinter_paper": {"model": "optinter", "architecture": "search_paper"}}
+    for seed in SEEDS:
+        for name, own, reused in (("optinter", 500, 500), ("optinter_paper", 400, 0)):
+            path = tables.run_path(root, "toy", name, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            run = _run("optinter", seed, 0.78, 0.45, 1000)
+            run.update(train_samples=own + seed, reused={"train_samples": reused + seed}
+                       if reused else None)
+            path.write_text(json.dumps(run))
+        for arch, body in (("search", {"selection": {"cost": {"search_samples": 1000,
+                                                              "finalist_samples": 900}}}),
+                           ("search_paper", {"settings": {"train_samples": 1000}})):
+            f = root / "toy" / arch / f"seed{seed}" / "architecture.json"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps(body))
+    out = tmp_path / "tables"
+    tables.build(root, "toy", [*MODELS, "optinter_paper"], SEEDS, out, runs=runs)
+    rows = _csv(out / "table5.csv")
+    assert float(rows["optinter"]["train_samples_mean"]) == 1900
+    assert float(rows["optinter_paper"]["train_samples_mean"]) == 1400 + np.mean(SEEDS)
+    assert rows["lr"]["train_samples_mean"] == ""  # not recorded: not invented
+    assert "Train samples" in (out / "table5.md").read_text()

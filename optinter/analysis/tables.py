@@ -19,8 +19,9 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
+from optinter.analysis import cost
 from optinter.analysis.stats import mean_std, paired_ttest
 from optinter.io import atomic_path
 
@@ -172,8 +173,9 @@ def summarise(model: str, runs: Runs, entry: Mapping | None = None) -> dict[str,
     mean_counts = None
     if counts and all(c is not None for c in counts):
         mean_counts = {m: sum(c[m] for c in counts) / len(counts) for m in METHODS}
+    costs = [runs[s].get("cost") for s in seeds]
     return {
-        "model": model,
+        "model": model, "base": base,
         "name": entry.get("label") or NAMES.get(model) or NAMES.get(base, model),
         "category": entry.get("category") or CATEGORY.get(model) or CATEGORY.get(base, "other"),
         "n_seeds": len(seeds), "seeds": " ".join(map(str, seeds)),
@@ -182,13 +184,18 @@ def summarise(model: str, runs: Runs, entry: Mapping | None = None) -> dict[str,
         "params": (int(params[0]) if min(params) == max(params) else sum(params) / len(params)),
         "params_min": int(min(params)), "params_max": int(max(params)),
         "counts": mean_counts,
+        # training samples, search and selection included (cost.py); NaN where not recorded
+        "train_samples_mean": (sum(costs) / len(costs) if costs and None not in costs
+                               else math.nan),
         "counts_vary": len({tuple(c[m] for m in METHODS) for c in counts if c}) > 1,
     }
 
 
 def best_baseline(summaries: Mapping[str, dict]) -> str | None:
-    """The non-OptInter model with the highest mean test AUC (the paper's comparison point)."""
-    others = [s for m, s in summaries.items() if m != OURS]
+    """The baseline with the highest mean test AUC (the paper's comparison point): never a
+    re-train of an OptInter search (the paper recipe, another recipe, an ablation), only
+    other models (OptInter-M and -F are Table V's own baselines)."""
+    others = [s for m, s in summaries.items() if m != OURS and s.get("base") != OURS]
     return max(others, key=lambda s: s["test_auc_mean"])["model"] if others else None
 
 
@@ -218,7 +225,7 @@ def table5(all_runs: Mapping[str, Runs], models: Sequence[str],
         notes.append("Table V: no p-value (needs both 'optinter' and at least one baseline).")
     columns = ["model", "name", "category", "n_seeds", "seeds", "test_auc_mean", "test_auc_std",
                "test_logloss_mean", "test_logloss_std", "params", "params_min", "params_max",
-               "compared_to", "n_pairs", "p_auc", "p_logloss"]
+               "train_samples_mean", "compared_to", "n_pairs", "p_auc", "p_logloss"]
     md_rows = []
     for m in models:
         s = summaries[m]
@@ -229,12 +236,14 @@ def table5(all_runs: Mapping[str, Runs], models: Sequence[str],
         label = s["name"] + (" (best baseline)" if m == best and OURS in summaries else "")
         md_rows.append([label, s["category"], _pm(s["test_auc_mean"], s["test_auc_std"]) + star,
                         _pm(s["test_logloss_mean"], s["test_logloss_std"], None),
-                        human_count(s["params"]), _p(s["p_auc"]), _p(s["p_logloss"])])
-    body = markdown(["Model", "Category", "AUC", "Log loss", "Param.", "p (AUC)", "p (log loss)"],
-                    md_rows)
+                        human_count(s["params"]), human_count(s["train_samples_mean"]),
+                        _p(s["p_auc"]), _p(s["p_logloss"])])
+    body = markdown(["Model", "Category", "AUC", "Log loss", "Param.", "Train samples",
+                     "p (AUC)", "p (log loss)"], md_rows)
     body += (f"\nMean ± sample std over seeds. p: two-tailed paired t-test (paired by seed) of "
              f"OptInter against the best baseline by mean AUC ({NAMES.get(best, best)}); "
-             f"* marks p < {SIGNIFICANCE} with a higher AUC.\n")
+             f"* marks p < {SIGNIFICANCE} with a higher AUC. Train samples: mean per seed of "
+             f"the samples trained on (forward + backward), search and selection included.\n")
     return ([summaries[m] for m in models], columns, body), notes
 
 
@@ -278,19 +287,25 @@ def search_metrics(path: Path) -> dict[str, float] | None:
     return {k: _finite(Path(path), metrics, k) for k in ("test_auc", "test_logloss")}
 
 
-def table9(ours: dict, without: Mapping[str, float]) -> TableOut:
-    """Re-train ablation: the re-trained model (mean over seeds) against the search supernet."""
-    out = [{"metric": "test_auc", "with_retrain": ours["test_auc_mean"],
-            "with_retrain_std": ours["test_auc_std"], "without_retrain": without["test_auc"]},
-           {"metric": "test_logloss", "with_retrain": ours["test_logloss_mean"],
-            "with_retrain_std": ours["test_logloss_std"],
-            "without_retrain": without["test_logloss"]}]
-    body = markdown(["Metric", "w. re-train", "w.o. re-train"], [
-        ["AUC", _pm(ours["test_auc_mean"], ours["test_auc_std"]), f"{without['test_auc']:.4f}"],
-        ["log loss", _pm(ours["test_logloss_mean"], ours["test_logloss_std"], None),
-         _pm(without["test_logloss"], math.nan, None)]])
-    body += "\nw.o.: the search-stage supernet evaluated on test (one search run).\n"
-    return out, ["metric", "with_retrain", "with_retrain_std", "without_retrain"], body
+def table9(with_runs: Runs, without: Mapping[int, dict], name: str) -> TableOut:
+    """Re-train ablation of one recipe on the same seeds: its re-trained model against its
+    search's supernet fixed to the same architecture (the paper's argmax) without re-train."""
+    seeds = sorted(set(with_runs) & set(without))
+    out, md = [], []
+    for key, label, digits in (("test_auc", "AUC", 4), ("test_logloss", "log loss", None)):
+        w = {s: with_runs[s][key] for s in seeds}
+        wo = {s: without[s][key] for s in seeds}
+        (wm, ws), (om, os_) = mean_std(list(w.values())), mean_std(list(wo.values()))
+        _, p, n = paired_ttest(w, wo)
+        out.append({"metric": key, "with_retrain": wm, "with_retrain_std": ws,
+                    "without_retrain": om, "without_retrain_std": os_, "n_seeds": n, "p": p})
+        md.append([label, _pm(wm, ws, digits), _pm(om, os_, digits), _p(p)])
+    body = markdown(["Metric", "w. re-train", "w.o. re-train", "p"], md)
+    body += (f"\n{name} on seeds {' '.join(map(str, seeds))}: w. = its re-trained model, w.o. = "
+             f"its search's supernet (best-epoch weights) fixed to the same argmax architecture, "
+             f"evaluated on test; p: paired t-test by seed.\n")
+    return out, ["metric", "with_retrain", "with_retrain_std", "without_retrain",
+                 "without_retrain_std", "n_seeds", "p"], body
 
 
 def fig4_points(series: Mapping[str, Runs], entries: Mapping[str, Mapping],
@@ -383,8 +398,7 @@ def _write(out: Path, stem: str, title: str, table: TableOut, written: list[str]
 
 def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
           seeds: Sequence[int], out_dir: str | os.PathLike, ablations: Sequence[str] = (),
-          runs: Mapping[str, Mapping] | None = None,
-          search_architecture: str | os.PathLike | None = None) -> dict[str, Any]:
+          runs: Mapping[str, Mapping] | None = None) -> dict[str, Any]:
     """Write Tables V, VI, VIII, IX and Fig. 4 (CSV + Markdown + HTML, PNG) into `out_dir`,
     atomically, from the runs of `models` (Table V) and `ablations` (the optional tables).
 
@@ -392,8 +406,8 @@ def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
     is the model of that name). Only the runs named are read. Table V needs every (model,
     seed) run; the optional tables are skipped, with the reason recorded in
     `out_dir/README.md` and the returned dict, when their runs are not among the ablations.
-    `search_architecture`: Table IX's supernet metrics (default
-    results_dir/dataset/search/architecture.json).
+    Table V's train samples and Table IX read the architecture.json each run re-trains
+    (cost.architecture_file).
     """
     results_dir, models, seeds = Path(results_dir), list(models), [int(s) for s in seeds]
     if not models or not seeds:
@@ -405,6 +419,8 @@ def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
         all_runs[name], miss = load_runs(results_dir, dataset, name, seeds,
                                          entries[name] if runs and name in runs else None)
         missing += [m for m in miss if name in models]
+        for seed, run in all_runs[name].items():
+            run["cost"] = cost.load_run_cost(results_dir, dataset, entries[name], seed, run)
     if missing:
         listed = "\n  ".join(map(str, missing))
         raise FileNotFoundError(f"Table V needs a run for every model and seed; "
@@ -442,16 +458,20 @@ def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
             _write(out, "table8", f"Table VIII: search algorithms ({dataset})",
                    table8(ablation, order), written)
 
-        arch_path = (Path(search_architecture) if search_architecture is not None
-                     else results_dir / dataset / "search" / "architecture.json")
-        without = search_metrics(arch_path)
-        if OURS not in summaries:
-            skipped["table9"] = f"'{OURS}' is not among the models"
-        elif without is None:
-            skipped["table9"] = f"{arch_path} is absent or records no supernet metrics"
+        paper = next((n for n in names if entries[n]["model"] == OURS
+                      and entries[n].get("architecture") == "search_paper" and all_runs[n]), None)
+        without = {} if paper is None else {
+            s: m for s in all_runs[paper]
+            if (m := search_metrics(cost.architecture_file(results_dir, dataset, entries[paper], s)))}
+        if paper is None:
+            skipped["table9"] = "no run re-trains search_paper (the paper recipe)"
+        elif not without:
+            skipped["table9"] = (f"no {dataset}/search_paper/seed*/architecture.json records "
+                                 f"the supernet's metrics")
         else:
             _write(out, "table9", f"Table IX: with vs without re-train ({dataset})",
-                   table9(summaries[OURS], without), written)
+                   table9(all_runs[paper], without, summaries[paper]["name"]
+                          if paper in summaries else paper), written)
 
         series = {n: all_runs[n] for n in names if n not in (OURS, "optinter_m")
                   and entries[n]["model"] in FIG4_MODELS and "s2" in (entries[n].get("hp") or {})

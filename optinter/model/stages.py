@@ -86,10 +86,15 @@ def _validated(arch: dict, data_dir, hp: dict, search_cfg: dict, train_cfg: dict
     if cfg.get("epochs"):
         sel_hp["epochs"] = int(cfg["epochs"])
 
+    spent = {"train_samples": 0, "eval_rows": 0, "fits": 0}
+
     def fit(choices: list[str], tag: str, importance: bool = False) -> dict:
         model, st, _, data, *_ = fit_model("optinter", data_dir, sel_hp, train_cfg, seed,
                                            Path(ckpt_dir) / "select" / tag,
                                            architecture=choices, search_cfg=search_cfg)
+        spent["train_samples"] += st.samples
+        spent["eval_rows"] += st.eval_rows
+        spent["fits"] += 1
         out = {"valid_auc": st.best_auc, "valid_logloss": st.best_logloss}
         if importance:
             out["importance"] = permutation_importance(model, data["valid"], seed,
@@ -108,7 +113,7 @@ def _validated(arch: dict, data_dir, hp: dict, search_cfg: dict, train_cfg: dict
                           "flips": out["flips"], "argmax": out["argmax"],
                           "ranking": out["ranking"], "grids": out["grids"],
                           "importance": out["importance"],
-                          "seconds": time.perf_counter() - t0}}
+                          "seconds": time.perf_counter() - t0, **spent}}
 
 
 def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,

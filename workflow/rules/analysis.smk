@@ -8,7 +8,8 @@ rule tables:
             model=run_models(wc.dataset),
             seed=seeds(wc.dataset),
         ),
-        architecture=f"{RESULTS}/search/architecture.json",
+        # what each run's architecture cost (Table V) and the supernets' metrics (Table IX)
+        architectures=run_architectures,
     output:
         report(
             directory(f"{RESULTS}/tables"),

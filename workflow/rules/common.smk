@@ -308,6 +308,16 @@ def run_models(dataset: str) -> list[str]:
     return oconfig.run_names(config, dataset)
 
 
+def run_architectures(wc) -> list[str]:
+    """The architecture.json of every run and seed the tables read (optinter.analysis.cost)."""
+    from optinter.analysis.cost import architecture_file
+
+    files = {str(architecture_file("results", wc.dataset, config["runs"][m], s))
+             for m in run_models(wc.dataset) for s in seeds(wc.dataset)
+             if config["runs"][m].get("architecture")}
+    return sorted(files)
+
+
 def duckdb_cfg() -> dict:
     return config["duckdb"]
 
