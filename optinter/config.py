@@ -133,9 +133,26 @@ def validate(cfg: dict, schema_path: str | os.PathLike = SCHEMA_PATH,
     return cfg
 
 
-def planted_name(size: int, seed: int) -> str:
-    """The dataset of one planted case (config `planted`: one per size x seed)."""
-    return f"planted_n{int(size)}_s{int(seed)}"
+def planted_name(size: int, seed: int, variant: str = "") -> str:
+    """The dataset of one planted case (config `planted`: one per size x seed; a variant of
+    `planted.variants` has its own cases)."""
+    return f"planted_{variant + '_' if variant else ''}n{int(size)}_s{int(seed)}"
+
+
+def planted_variants(cfg: dict) -> dict[str, dict]:
+    """The planted configurations: "" (config `planted` itself) and each of
+    `planted.variants` (a name -> overrides of `planted`, e.g. another `generate`)."""
+    planted = cfg.get("planted") or {}
+    base = {k: v for k, v in planted.items() if k != "variants"}
+    out = {"": base} if base else {}
+    for name, over in (planted.get("variants") or {}).items():
+        out[name] = {**base, **over}
+    return out
+
+
+def planted_report(variant: str) -> str:
+    """The folder of a planted configuration's report: results/planted[_variant]/."""
+    return f"results/planted{'_' + variant if variant else ''}"
 
 
 def planted_runs(planted: dict) -> dict[str, dict]:
@@ -156,15 +173,19 @@ def planted_models(planted: dict) -> list[str]:
 def add_planted(cfg: dict) -> list[str]:
     """Add the planted cases to `datasets` (and their runs to `runs`) as ordinary generated
     datasets; names already configured are left as they are. Returns the names added."""
-    planted = cfg.get("planted")
-    if not planted:
-        return []
+    added = []
+    for variant, planted in planted_variants(cfg).items():
+        added += _add_planted(cfg, planted, variant)
+    return added
+
+
+def _add_planted(cfg: dict, planted: dict, variant: str) -> list[str]:
     for name, run in planted_runs(planted).items():
         cfg["runs"].setdefault(name, run)
     added = []
     for size in planted["sizes"]:
         for seed in planted["seeds"]:
-            name = planted_name(size, seed)
+            name = planted_name(size, seed, variant)
             if name in cfg["datasets"]:
                 continue
             cfg["datasets"][name] = {

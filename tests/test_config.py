@@ -148,14 +148,19 @@ def test_planted_cases_are_ordinary_generated_datasets(raw_cfg):
     oracle / random runs; an entry of that name already in datasets is kept as it is."""
     raw = copy.deepcopy(raw_cfg)
     raw["planted"].update(sizes=[1000, 5000], seeds=[4, 7], random_architectures=2,
-                          search={"complexity": 0.5})
+                          search={"complexity": 0.5},
+                          variants={"wide": {"sizes": [2000], "generate": {"factorize_pairs": 4}}})
     raw["datasets"]["planted_n5000_s7"] = {"format": "criteo",
                                            "source": {"generate": {"rows": 123, "seed": 9}}}
     cfg = oc.validate(raw)
     pl = cfg["planted"]
     names = sorted(n for n in cfg["datasets"] if n.startswith("planted_"))
     assert names == ["planted_n1000_s4", "planted_n1000_s7", "planted_n5000_s4",
-                     "planted_n5000_s7"]
+                     "planted_n5000_s7", "planted_wide_n2000_s4", "planted_wide_n2000_s7"]
+    # a variant: its own cases, the keys it sets over the planted configuration's
+    wide = cfg["datasets"]["planted_wide_n2000_s7"]
+    assert wide["source"] == {"generate": {"rows": 2000, "seed": 7, "factorize_pairs": 4}}
+    assert wide["search"] == {"complexity": 0.5} and wide["seeds"] == [7]
     case = cfg["datasets"]["planted_n5000_s4"]
     assert case["source"] == {"generate": {"rows": 5000, "seed": 4, **pl["generate"]}}
     assert (case["min_count"], case["cross_min_count"], case["split"]) == (

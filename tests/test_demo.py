@@ -175,3 +175,26 @@ def test_factorize_pairs_low_rank_signal_and_rare_combinations(default_demo):
         combos = df.groupby([a, b]).size()
         assert (combos * 0.8 < 5).mean() > 0.9
         assert df[a].value_counts().min() * 0.8 >= 5  # each value itself is learnable
+
+
+def test_dense_graded_structure_shares_fields_and_grades_effects():
+    s = demo.build_structure(3, memorize_pairs=24, factorize_pairs=16, memorize_fields=9,
+                             factorize_fields=8, strength_spread=4.0,
+                             memorize_cardinality=[7, 60], factorize_cardinality=[150, 800],
+                             planted_zipf=1.0)
+    truth = s.truth_pairs()
+    assert sum(m == "memorize" for m in truth.values()) == 24
+    assert sum(m == "factorize" for m in truth.values()) == 16
+    mem_fields = {f for a, b, _ in s.memorize for f in (a, b)}
+    fac_fields = {f for a, b, _, _ in s.factorize for f in (a, b)}
+    assert len(mem_fields) <= 9 and len(fac_fields) <= 8 and not mem_fields & fac_fields
+    assert all(7 <= len(s.hexes[f]) <= 60 for f in mem_fields)
+    assert all(150 <= len(s.hexes[f]) <= 800 for f in fac_fields)
+    # graded: the i-th memorize table's sd is scale x 4^(-i/23)
+    sds = np.array([t.std() for _, _, t in s.memorize])
+    assert np.allclose(sds, 1.2 * 4.0 ** -np.linspace(0, 1, 24))
+    # Zipf values on planted fields: the first value is the most frequent
+    f = sorted(fac_fields)[0]
+    assert s.probs[f][0] > 10 * s.probs[f][-1]
+    with pytest.raises(ValueError, match="need more than"):
+        demo.build_structure(1, memorize_pairs=10, memorize_fields=4)

@@ -111,8 +111,17 @@ def _write_case(data: Path, res: Path, size: int, seed: int, aucs: dict, flip: i
     if seed % 2:  # only some cases record the supernet's own metrics
         arch["supernet"] = {"test_auc": 0.7 + seed / 100}
     write_json(files["architecture"]["optinter"], arch)
+    arch["settings"] = {"train_samples": 1000}
+    arch["selection"] = {"cost": {"search_samples": 1000, "finalist_samples": 600 + seed}}
+    write_json(files["architecture"]["optinter"], arch)
+    # the paper recipe's search: same samples, no selection
+    write_json(files["architecture"]["optinter_paper"],
+               {**arch, "selection": None, "settings": {"train_samples": 1000}})
     for model, auc in aucs.items():
-        write_json(files["run"][model], {"test_auc": auc, "model": model})
+        write_json(files["run"][model], {"test_auc": auc, "model": model,
+                                         "train_samples": 300,
+                                         "reused": {"train_samples": 300}
+                                         if model == "optinter" else None})
     return chosen
 
 
@@ -124,6 +133,7 @@ def test_summarise_matches_direct_statistics(tmp_path):
     for seed in seeds:
         base = 0.80 + rng.normal(0, 0.002)
         aucs = {"optinter": base, "oracle": base + 0.001 + rng.normal(0, 0.0005),
+                "optinter_paper": base - 0.01 + rng.normal(0, 0.001),
                 "optinter_m": base - 0.002 + rng.normal(0, 0.001),
                 "optinter_f": base - 0.01 + rng.normal(0, 0.001),
                 "fnn": base - 0.02 + rng.normal(0, 0.001)}
@@ -153,11 +163,22 @@ def test_summarise_matches_direct_statistics(tmp_path):
     assert s["supernet_test_auc"]["mean"] == pytest.approx(0.72)
     assert s["supernet_test_auc"]["n"] == 2
     assert out["cases"][1]["supernet_test_auc"] is None
+    # equivalence with the oracle: TOST at the tolerance against the direct one-sided tests
+    d = np.array([table[k]["optinter"] - table[k]["oracle"] for k in seeds])
+    p_tost = max(stats.ttest_1samp(d, -0.005, alternative="greater").pvalue,
+                 stats.ttest_1samp(d, 0.005, alternative="less").pvalue)
+    assert s["ttests"]["optinter_vs_oracle"]["tost_p"] == pytest.approx(p_tost)
+    assert p_tost < 0.05 and s["goals"]["equivalent_to_oracle_at_0.005"] is True
+    # cost: search + finalists (the run reused the winner's fit) against search + re-train
+    ratios = [(1000 + 600 + k) / (1000 + 300) for k in seeds]
+    assert s["recipes"]["optinter"]["cost_vs_paper"]["mean"] == pytest.approx(np.mean(ratios))
+    assert s["recipes"]["optinter_paper"]["cost_vs_paper"]["mean"] == 1.0
+    assert s["goals"]["cost_le_2x_paper"] is True
 
 
 def test_summarise_names_missing_result(tmp_path):
     data, res = tmp_path / "data", tmp_path / "res"
-    _write_case(data, res, 10, 1, {"optinter": 0.7, "oracle": 0.7}, flip=0)
+    _write_case(data, res, 10, 1, {"optinter": 0.7, "optinter_paper": 0.7, "oracle": 0.7}, flip=0)
     with pytest.raises(FileNotFoundError, match=r"runs/fnn/seed1\.json"):
         recovery.summarise([10], [1], ["fnn"], data, res, tmp_path / "r.json")
     assert not (tmp_path / "r.json").exists()
@@ -194,8 +215,9 @@ def test_bayes_test_auc_on_generated_rows(tmp_path):
 def test_markdown_quotes_the_summary(tmp_path):
     data, res = tmp_path / "data", tmp_path / "res"
     for seed, base, gap in ((1, 0.80, 0.01), (2, 0.82, 0.012)):
-        _write_case(data, res, 1000, seed, {"optinter": base, "oracle": base + gap,
-                                            "fnn": base - 5 * gap}, flip=0)
+        _write_case(data, res, 1000, seed, {"optinter": base, "optinter_paper": base - gap,
+                                            "oracle": base + gap, "fnn": base - 5 * gap},
+                    flip=0)
     out = recovery.summarise([1000], [1, 2], ["fnn"], data, res, tmp_path / "r.json")
     md = recovery.markdown(out)
     assert "### 1,000 rows, seeds 1, 2" in md

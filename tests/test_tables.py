@@ -265,3 +265,20 @@ def test_train_samples_include_the_search_and_selection(results, tmp_path):
     assert float(rows["optinter_paper"]["train_samples_mean"]) == 1400 + np.mean(SEEDS)
     assert rows["lr"]["train_samples_mean"] == ""  # not recorded: not invented
     assert "Train samples" in (out / "table5.md").read_text()
+
+
+def test_tost_against_direct_one_sided_tests():
+    from optinter.analysis.stats import tost_paired
+
+    rng = np.random.default_rng(5)
+    a = dict(zip(range(6), rng.normal(0.8, 0.01, 6)))
+    near = {k: v - 0.001 + rng.normal(0, 0.0005) for k, v in a.items()}
+    d = np.array([a[k] - near[k] for k in range(6)])
+    se = d.std(ddof=1) / math.sqrt(d.size)
+    p_lo = stats.t.sf((d.mean() + 0.005) / se, d.size - 1)
+    p_hi = stats.t.cdf((d.mean() - 0.005) / se, d.size - 1)
+    p, n = tost_paired(a, near, 0.005)
+    assert n == 6 and p == pytest.approx(max(p_lo, p_hi)) and p < 0.05
+    far = {k: v - 0.02 + rng.normal(0, 0.0005) for k, v in a.items()}
+    assert tost_paired(a, far, 0.005)[0] > 0.5  # 0.02 apart: not equivalent at 0.005
+    assert math.isnan(tost_paired({1: 0.8}, {1: 0.8}, 0.005)[0])

@@ -18,31 +18,40 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from optinter.analysis.stats import mean_std, paired_ttest
+from optinter.analysis import cost
+from optinter.analysis.stats import mean_std, paired_ttest, tost_paired
 from optinter.config import planted_name
 from optinter.io import read_json, write_json
 
 METHODS = ("memorize", "factorize", "naive")
 
 
-def case_name(size: int, seed: int) -> str:
-    return planted_name(size, seed)
+def case_name(size: int, seed: int, variant: str = "") -> str:
+    return planted_name(size, seed, variant)
 
 
-RECIPES = {"optinter": "search", "optinter_paper": "search_paper"}  # model -> search folder
+# run -> the architecture folder it re-trains: the configured recipe, the paper's and, where
+# a planted configuration lists it among its baselines, the validated recipe's
+RECIPES = {"optinter": "search", "optinter_paper": "search_paper",
+           "optinter_validated": "search_validated"}
+ALWAYS = ("optinter", "optinter_paper")
+
+
+def recipes_of(models: Sequence[str]) -> list[str]:
+    return [m for m in RECIPES if m in ALWAYS or m in models]
 
 
 def case_files(size: int, seed: int, models: Sequence[str], data_root: str | os.PathLike = "data",
-               results_root: str | os.PathLike = "results") -> dict:
+               results_root: str | os.PathLike = "results", variant: str = "") -> dict:
     """Where one case's inputs of the report are: truth, raw, processed, train / test,
     architectures (one per recipe of RECIPES), runs (one per model), by path."""
-    case, d, r = case_name(size, seed), Path(data_root), Path(results_root)
+    case, d, r = case_name(size, seed, variant), Path(data_root), Path(results_root)
     processed = d / "processed" / case
     return {"truth": str(d / "raw" / case / "truth.json"), "raw": str(d / "raw" / case / "train.txt"),
             "processed": str(processed), "test": str(processed / "test.parquet"),
             "train": str(processed / "train.parquet"),
-            "architecture": {m: str(r / case / f / f"seed{seed}" / "architecture.json")
-                             for m, f in RECIPES.items()},
+            "architecture": {m: str(r / case / RECIPES[m] / f"seed{seed}" / "architecture.json")
+                             for m in recipes_of(models)},
             "run": {m: str(r / case / "runs" / m / f"seed{seed}.json") for m in models}}
 
 
@@ -173,23 +182,30 @@ def _constant_logloss(train_parquet: Path, test_parquet: Path) -> float | None:
 
 
 def _case(data_root: Path, results_root: Path, size: int, seed: int,
-          models: Sequence[str], random: Sequence[str] = ()) -> dict:
-    case = case_name(size, seed)
-    files = case_files(size, seed, [*RECIPES, "oracle", *models, *random], data_root,
-                       results_root)
+          models: Sequence[str], random: Sequence[str] = (), variant: str = "") -> dict:
+    case = case_name(size, seed, variant)
+    files = case_files(size, seed, [*ALWAYS, "oracle", *models, *random], data_root,
+                       results_root, variant)
     truth_path = files["truth"]
     truth = _read(truth_path, "truth.json")
-    recipes, want = {}, None
-    for model in RECIPES:
-        path = Path(files["architecture"][model])
+    recipes, want, runs = {}, None, {}
+    for model, path in files["architecture"].items():
+        path = Path(path)
         if model == "optinter" or path.exists():
             arch = _read(path, "architecture.json")
             if want is None:
                 names = [p["name"] for p in arch["pairs"]]
                 want = truth_choices(truth, names, str(truth_path))
             recipes[model] = _recipe_scores(want, arch)
+            runs[model] = _read(files["run"][model], f"{model} result")
+            # training samples, search and selection included (cost.py)
+            recipes[model]["train_samples"] = cost.run_cost(runs[model], arch)
             if model == "optinter":
                 first = arch
+    paper_cost = recipes.get("optinter_paper", {}).get("train_samples")
+    for r in recipes.values():
+        r["cost_vs_paper"] = (r["train_samples"] / paper_cost
+                              if paper_cost and r["train_samples"] is not None else None)
     out = {"size": size, "seed": seed, "case": case, "planted": truth["pairs"],
            **recipes["optinter"], "recipes": recipes,
            "test_auc": {}, "test_logloss": {}, "valid_auc": {}, "bayes_auc": truth.get("bayes_auc"),
@@ -198,8 +214,8 @@ def _case(data_root: Path, results_root: Path, size: int, seed: int,
            "search_settings": {k: (first.get("settings") or {}).get(k) for k in
                                ("mode", "recipe", "epochs", "best_epoch", "tau_decay_steps")}}
     present = [m for m in RECIPES if m in recipes]
-    for model in [*present, "oracle", *models, *random]:
-        res = _read(files["run"][model], f"{model} result")
+    for model in dict.fromkeys([*present, "oracle", *models, *random]):
+        res = runs.get(model) or _read(files["run"][model], f"{model} result")
         for key in ("test_auc", "test_logloss", "valid_auc"):
             out[key][model] = float(res[key]) if res.get(key) is not None else math.nan
     if random:
@@ -220,16 +236,20 @@ def _stat(values: Sequence[float | None]) -> dict:
 
 
 def _ttests(by_model: Mapping[str, Mapping[int, float]], ours: str,
-            others: Sequence[str]) -> dict:
+            others: Sequence[str], margin: float) -> dict:
+    """Paired t-tests of `ours` minus each other model, with the TOST equivalence p-value at
+    `margin` (p < alpha: equivalent within it)."""
     tests = {}
     for other in others:
         if other == ours or other not in by_model:
             continue
         t, p, n = paired_ttest(by_model[ours], by_model[other])
+        eq, _ = tost_paired(by_model[ours], by_model[other], margin)
         diff = [by_model[ours][s] - by_model[other][s] for s in by_model[ours]]
         tests[f"{ours}_vs_{other}"] = {"t": None if math.isnan(t) else t,
                                        "p": None if math.isnan(p) else p, "n": n,
-                                       "mean_diff": float(np.mean(diff))}
+                                       "mean_diff": float(np.mean(diff)),
+                                       "tost_p": None if math.isnan(eq) else eq}
     return tests
 
 
@@ -237,11 +257,11 @@ def _size_summary(cases: list[dict], models: Sequence[str], tolerance: float,
                   alpha: float) -> dict:
     by_model = {m: {c["seed"]: c["test_auc"][m] for c in cases} for m in cases[0]["test_auc"]}
     auc = {m: _stat(list(v.values())) for m, v in by_model.items()}
-    others = ["oracle", *RECIPES, *models, "random_mean"]
+    others = list(dict.fromkeys(["oracle", *RECIPES, *models, "random_mean"]))
     tests = {}
     for ours in RECIPES:
-        if ours in by_model:
-            tests.update(_ttests(by_model, ours, others))
+        if ours in by_model and ours in cases[0]["recipes"]:
+            tests.update(_ttests(by_model, ours, others, tolerance))
     recipes = {}
     for ours in RECIPES:
         if ours not in cases[0]["recipes"]:
@@ -255,16 +275,22 @@ def _size_summary(cases: list[dict], models: Sequence[str], tolerance: float,
             return tests[key]["mean_diff"] > 0 and tests[key]["p"] < alpha
 
         gap = tests[f"{ours}_vs_oracle"]["mean_diff"]
+        eq = tests[f"{ours}_vs_oracle"]["tost_p"]
         f1 = _stat([r["recovery"]["macro_f1"] for r in rc])
         naive = _stat([r["irrelevant_naive"] for r in rc])
         recipes[ours] = {
             "macro_f1": f1, "separation_auc": _stat([r["separation_auc"] for r in rc]),
             "irrelevant_naive": naive, "planted_kept": _stat([r["planted_kept"] for r in rc]),
             "counts": {m: _stat([r["counts"][m] for r in rc]) for m in METHODS},
+            "train_samples": _stat([r.get("train_samples") for r in rc]),
+            "cost_vs_paper": _stat([r.get("cost_vs_paper") for r in rc]),
             "per_method": {m: {k: _stat([r["recovery"]["per_method"][m][k] for r in rc])
                                for k in ("precision", "recall", "f1")} for m in METHODS},
             "goals": {"macro_f1_ge_0.8": f1["mean"] is not None and f1["mean"] >= 0.8,
                       f"auc_within_{tolerance}_of_oracle": abs(gap) <= tolerance,
+                      f"equivalent_to_oracle_at_{tolerance}": eq is not None and eq < alpha,
+                      "cost_le_2x_paper": all(r.get("cost_vs_paper") is not None
+                                              and r["cost_vs_paper"] <= 2.0 for r in rc),
                       **{f"significantly_above_{o}": above(o)
                          for o in [*models, "random_mean"] if o in by_model},
                       "irrelevant_naive_ge_0.95": naive["mean"] is not None
@@ -293,7 +319,7 @@ def summarise(sizes: Sequence[int], seeds: Sequence[int], models: Sequence[str],
               data_root: str | os.PathLike, results_root: str | os.PathLike,
               out_json: str | os.PathLike, settings: Mapping | None = None,
               tolerance: float = 0.005, alpha: float = 0.05,
-              random: Sequence[str] = ()) -> dict:
+              random: Sequence[str] = (), variant: str = "") -> dict:
     """Collect every (size, seed) case into results/planted/recovery.json.
 
     `models` are the baselines compared with OptInter besides the oracle (e.g. optinter_m,
@@ -301,26 +327,27 @@ def summarise(sizes: Sequence[int], seeds: Sequence[int], models: Sequence[str],
     `random_mean`); t-tests are two-tailed, paired by seed, each recipe minus the other model.
     """
     data_root, results_root = Path(data_root), Path(results_root)
-    cases = [_case(data_root, results_root, int(n), int(s), models, random)
+    cases = [_case(data_root, results_root, int(n), int(s), models, random, variant)
              for n in sizes for s in seeds]
     by_size = {str(n): _size_summary([c for c in cases if c["size"] == int(n)], models,
                                      tolerance, alpha) for n in sizes}
     out = {"sizes": [int(n) for n in sizes], "seeds": [int(s) for s in seeds],
            "models": [*RECIPES, "oracle", *models, *(["random_mean"] if random else [])],
            "random_architectures": len(random), "by_size": by_size, "cases": cases,
-           "settings": dict(settings or {}), "tolerance": tolerance, "alpha": alpha}
+           "settings": dict(settings or {}), "tolerance": tolerance, "alpha": alpha,
+           "variant": variant}
     write_json(out_json, out)
     return out
 
 
 def report(sizes: Sequence[int], seeds: Sequence[int], models: Sequence[str],
            random: Sequence[str], data_root, results_root, out_json, out_fig,
-           settings: Mapping | None = None) -> dict:
+           settings: Mapping | None = None, variant: str = "") -> dict:
     """recovery.json and its figure (recovery and test AUC against the data size)."""
     from optinter.analysis.figures import plot_recovery
 
     out = summarise(sizes, seeds, models, data_root, results_root, out_json, settings,
-                    random=random)
+                    random=random, variant=variant)
     plot_recovery(out, out_fig)
     return out
 
@@ -342,22 +369,28 @@ def markdown(out: Mapping) -> str:
         models = [m for m in out["models"] if m in s["test_auc"]]
         lines += [f"### {int(size):,} rows, seeds {', '.join(map(str, s['seeds']))}", "",
                   "| recipe | mem. / fact. / naive chosen | macro-F1 | separation AUC "
-                  "| irrelevant naive | planted kept |", "|---|---|---|---|---|---|"]
+                  "| irrelevant naive | planted kept | test AUC | train samples | × paper |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for name, r in s["recipes"].items():
             counts = " / ".join(_ms(r["counts"][m], 1) for m in METHODS)
+            samples = (r.get("train_samples") or {}).get("mean")
             lines.append(f"| {name} | {counts} | {_ms(r['macro_f1'])} | "
                          f"{_ms(r['separation_auc'])} | {_ms(r['irrelevant_naive'])} | "
-                         f"{_ms(r['planted_kept'])} |")
+                         f"{_ms(r['planted_kept'])} | {_ms(s['test_auc'].get(name), 4)} | "
+                         f"{'n/a' if samples is None else f'{samples / 1e6:.2f}M'} | "
+                         f"{_ms(r.get('cost_vs_paper'), 2)} |")
         lines += ["", "| model | test AUC | test log loss |", "|---|---|---|"]
         lines += [f"| {m} | {_ms(s['test_auc'][m], 4)} | {_ms(s['test_logloss'].get(m), 4)} |"
                   for m in models]
         lines.append(f"| (constant: train click rate) | | "
                      f"{_ms(s['constant_test_logloss'], 4)} |")
-        lines += ["", "| paired t-test | mean diff. | p | n |", "|---|---|---|---|"]
+        lines += ["", f"| paired t-test | mean diff. | p | TOST p (±{out['tolerance']}) | n |",
+                  "|---|---|---|---|---|"]
         for key, t in s["ttests"].items():
             p = "n/a" if t["p"] is None else f"{t['p']:.2g}"
+            eq = "n/a" if t.get("tost_p") is None else f"{t['tost_p']:.2g}"
             lines.append(f"| {key.replace('_vs_', ' − ')} | {t['mean_diff']:+.4f} | {p} | "
-                         f"{t['n']} |")
+                         f"{eq} | {t['n']} |")
         for name, r in s["recipes"].items():
             met = ", ".join(f"{g} {'yes' if v else ('n/a' if v is None else 'no')}"
                             for g, v in r["goals"].items())

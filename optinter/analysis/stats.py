@@ -38,3 +38,23 @@ def paired_ttest(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[float,
         return math.nan, math.nan, len(common)
     res = stats.ttest_rel(x, y, alternative="two-sided")
     return float(res.statistic), float(res.pvalue), len(common)
+
+
+def tost_paired(a: Mapping[int, float], b: Mapping[int, float],
+                margin: float) -> tuple[float, int]:
+    """Two one-sided paired t-tests (TOST) of |mean(a - b)| < margin, paired by seed.
+
+    Returns (p-value, number of pairs): the larger of the two one-sided p-values of
+    H0: mean diff <= -margin and H0: mean diff >= +margin; p < alpha shows the two are
+    equivalent within the margin (a t-test's large p does not). NaN with fewer than two pairs;
+    identical pairs of differences (zero spread) give p 0 inside the margin and 1 outside.
+    """
+    common = sorted(set(a) & set(b))
+    if len(common) < 2:
+        return math.nan, len(common)
+    d = np.array([a[s] - b[s] for s in common], dtype=float)
+    if np.all(d == d[0]):
+        return (0.0 if abs(d[0]) < margin else 1.0), len(common)
+    lower = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
+    upper = stats.ttest_1samp(d, margin, alternative="less").pvalue
+    return float(max(lower, upper)), len(common)

@@ -60,6 +60,12 @@ DEFAULTS: dict[str, Any] = {
     "filler_zipf": 1.0,             # value frequencies of filler fields ∝ rank^-zipf
     "memorize": None,               # optional explicit [[a, b], ...]; else placed at random
     "factorize": None,
+    # Beyond disjoint pairs of equal strength (held-out and dense structures, docs/planted.md);
+    # each None / 0 leaves the default structure and its random draws exactly as they were.
+    "memorize_fields": None,        # fields the memorize pairs are drawn among (pairs share
+    "factorize_fields": None,       # fields); None: two fields of their own per pair
+    "strength_spread": 1.0,         # pair effects graded from 1 down to 1/spread (log-even)
+    "planted_zipf": 0.0,            # value frequencies of planted fields ∝ rank^-zipf (0: uniform)
 }
 
 
@@ -108,8 +114,16 @@ def _resolve(structure: dict[str, Any]) -> dict[str, Any]:
     params = {**DEFAULTS, **structure}
     if not 0.0 < float(params["ctr"]) < 1.0:
         raise ValueError(f"demo.generate: ctr must be in (0, 1), got {params['ctr']}")
-    if params["memorize_cardinality"] < 2 or params["factorize_cardinality"] < 2:
-        raise ValueError("demo.generate: planted field cardinalities must be >= 2")
+    for key in ("memorize_cardinality", "factorize_cardinality"):
+        card = params[key]
+        lo = min(card) if isinstance(card, (list, tuple)) else card
+        if isinstance(card, (list, tuple)) and (len(card) != 2 or card[0] > card[1]):
+            raise ValueError(f"demo.generate: {key} must be an integer or [low, high], got {card}")
+        if lo < 2:
+            raise ValueError("demo.generate: planted field cardinalities must be >= 2")
+    if float(params["strength_spread"]) < 1:
+        raise ValueError(f"demo.generate: strength_spread must be >= 1, "
+                         f"got {params['strength_spread']}")
     if params["factorize_rank"] < 1:
         raise ValueError("demo.generate: factorize_rank must be >= 1")
     return params
@@ -125,6 +139,8 @@ def _place(params: dict[str, Any], rng: np.random.Generator) -> tuple[list, list
     if len(set(explicit)) != len(explicit):
         raise ValueError("demo.generate: planted pairs must use disjoint fields")
     free = [f for f in CAT_FIELDS if f not in explicit]
+    if params["memorize_fields"] is not None or params["factorize_fields"] is not None:
+        return _place_shared(params, rng, free)
     need = 2 * ((0 if mem is not None else params["memorize_pairs"])
                 + (0 if fac is not None else params["factorize_pairs"]))
     if need > len(free):
@@ -136,6 +152,47 @@ def _place(params: dict[str, Any], rng: np.random.Generator) -> tuple[list, list
     if fac is None:
         fac = [drawn[2 * i:2 * i + 2] for i in range(params["factorize_pairs"])]
     return [tuple(p) for p in mem], [tuple(p) for p in fac]
+
+
+def _place_shared(params: dict[str, Any], rng: np.random.Generator,
+                  free: list[str]) -> tuple[list, list]:
+    """Pairs drawn among a group of fields per method, so that fields are shared: many planted
+    pairs over 26 fields (a dense truth). Explicit lists are not combined with this."""
+    if params["memorize"] is not None or params["factorize"] is not None:
+        raise ValueError("demo.generate: memorize_fields / factorize_fields place pairs at "
+                         "random; do not combine them with explicit memorize / factorize lists")
+    groups, out = {}, []
+    order = list(rng.permutation(len(free)))
+    for kind in ("memorize", "factorize"):
+        n_pairs = int(params[f"{kind}_pairs"])
+        n_fields = params[f"{kind}_fields"] or 2 * n_pairs
+        if n_fields * (n_fields - 1) // 2 < n_pairs:
+            raise ValueError(f"demo.generate: {n_pairs} {kind} pairs need more than "
+                             f"{n_fields} {kind}_fields")
+        if n_fields > len(order):
+            raise ValueError(f"demo.generate: {n_fields} {kind} fields requested, only "
+                             f"{len(order)} free")
+        groups[kind] = [free[i] for i in order[:n_fields]]
+        order = order[n_fields:]
+        fields = groups[kind]
+        all_pairs = [(fields[i], fields[j]) for i in range(len(fields))
+                     for j in range(i + 1, len(fields))]
+        out.append([all_pairs[i] for i in rng.permutation(len(all_pairs))[:n_pairs]])
+    return out[0], out[1]
+
+
+def _cardinality(spec, rng: np.random.Generator) -> int:
+    """An int, or [low, high]: drawn log-uniformly for each field."""
+    if isinstance(spec, (list, tuple)):
+        return int(round(math.exp(rng.uniform(math.log(spec[0]), math.log(spec[1])))))
+    return int(spec)
+
+
+def _grades(n: int, spread: float) -> np.ndarray:
+    """Effect scales of n pairs, from 1 down to 1 / spread, evenly on a log scale."""
+    if n < 2 or spread == 1:
+        return np.ones(n)
+    return spread ** -np.linspace(0.0, 1.0, n)
 
 
 def _codes(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -166,8 +223,12 @@ def build_structure(seed: int, **structure: Any) -> Structure:
     with_main = set(rng.permutation(fillers)[:n_main].tolist()) if fillers else set()
     for i, f in enumerate(CAT_FIELDS):
         if f in planted:
-            card = params[f"{planted[f]}_cardinality"]
-            probs = np.full(card, 1.0 / card)  # uniform: every planted value is frequent
+            card = _cardinality(params[f"{planted[f]}_cardinality"], rng)
+            if params["planted_zipf"]:
+                w = np.arange(1, card + 1, dtype=float) ** -float(params["planted_zipf"])
+                probs = w / w.sum()
+            else:
+                probs = np.full(card, 1.0 / card)  # uniform: every planted value is frequent
             s.roles[f] = planted[f]
             hexes = _codes(rng, card)
             main = rng.normal(0.0, params["main_scale"], card)
@@ -189,17 +250,19 @@ def build_structure(seed: int, **structure: Any) -> Structure:
     s.int_missing = np.where(rng.random(N_INT) < 0.4, rng.uniform(0.05, 0.5, N_INT), 0.0)
     s.int_coef = np.where(rng.random(N_INT) < 0.5, rng.choice([-1.0, 1.0], N_INT), 0.0)
     s.int_coef *= params["int_scale"]
-    for a, b in mem_pairs:
+    spread = float(params["strength_spread"])
+    for (a, b), grade in zip(mem_pairs, _grades(len(mem_pairs), spread)):
         ka, kb = len(s.hexes[a]), len(s.hexes[b])
         t = rng.normal(0.0, 1.0, (ka, kb))
         t = t - t.mean(0, keepdims=True) - t.mean(1, keepdims=True) + t.mean()
-        s.memorize.append((a, b, t * params["memorize_scale"] / max(t.std(), 1e-12)))
-    for a, b in fac_pairs:
+        s.memorize.append((a, b, t * grade * params["memorize_scale"] / max(t.std(), 1e-12)))
+    for (a, b), grade in zip(fac_pairs, _grades(len(fac_pairs), spread)):
         r = params["factorize_rank"]
         u = rng.normal(0.0, 1.0, (len(s.hexes[a]), r))
         v = rng.normal(0.0, 1.0, (len(s.hexes[b]), r))
         u, v = u - u.mean(0), v - v.mean(0)  # no main-effect part: a pure interaction
-        scale = math.sqrt(params["factorize_scale"] / max(float((u @ v.T).std()), 1e-12))
+        scale = math.sqrt(grade * params["factorize_scale"]
+                          / max(float((u @ v.T).std()), 1e-12))
         s.factorize.append((a, b, u * scale, v * scale))
     s.intercept = _calibrate(s)
     return s

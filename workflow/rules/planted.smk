@@ -5,21 +5,40 @@
 # compares them:
 #   snakemake results/planted/recovery.json --cores 2
 
-PLANTED = config["planted"]
-PL_CASES = [(int(n), int(s)) for n in PLANTED["sizes"] for s in PLANTED["seeds"]]
-PL_MODELS = oconfig.planted_models(PLANTED)
-PL_RANDOM = [n for n, run in oconfig.planted_runs(PLANTED).items() if "draw" in run]
+PL_VARIANTS = oconfig.planted_variants(config)
 
 
-def planted_files(kind: str) -> list[str]:
-    """One file per case of the layout optinter.analysis.recovery reads (recovery.case_files)."""
+def pl_variant(wc) -> str:
+    return wc.get("variant", "")
+
+
+def planted_files(kind: str):
+    """One file per case of the layout optinter.analysis.recovery reads (recovery.case_files),
+    for the rule's planted configuration."""
     from optinter.analysis.recovery import case_files
 
-    out = []
-    for size, seed in PL_CASES:
-        files = case_files(size, seed, PL_MODELS)[kind]
-        out += list(files.values()) if isinstance(files, dict) else [files]
-    return out
+    def files(wc) -> list[str]:
+        variant = pl_variant(wc)
+        pl = PL_VARIANTS[variant]
+        out = []
+        for size in pl["sizes"]:
+            for seed in pl["seeds"]:
+                f = case_files(size, seed, oconfig.planted_models(pl), variant=variant)[kind]
+                out += list(f.values()) if isinstance(f, dict) else [f]
+        return out
+
+    return files
+
+
+def planted_params(wc) -> dict:
+    variant = pl_variant(wc)
+    pl = PL_VARIANTS[variant]
+    return {"sizes": pl["sizes"], "seeds": pl["seeds"], "baselines": pl["baselines"],
+            "random": [n for n, run in oconfig.planted_runs(pl).items() if "draw" in run],
+            "variant": variant,
+            "settings": {"planted": pl, "search": {**config["search"], **pl["search"]},
+                         "hp": {**config["hparams"][pl["hparams"]], **pl["hp"]},
+                         "train": config["train"]}}
 
 
 rule planted_recovery:
@@ -36,14 +55,7 @@ rule planted_recovery:
             category="Planted benchmark",
         ),
     params:
-        sizes=PLANTED["sizes"],
-        seeds=PLANTED["seeds"],
-        baselines=PLANTED["baselines"],
-        random=PL_RANDOM,
-        settings=lambda wc: {"planted": PLANTED,
-                             "search": {**config["search"], **PLANTED["search"]},
-                             "hp": {**config["hparams"][PLANTED["hparams"]], **PLANTED["hp"]},
-                             "train": config["train"]},
+        case=planted_params,
     log:
         "logs/planted/recovery.log",
     threads: 1
@@ -51,3 +63,18 @@ rule planted_recovery:
         "../../envs/analysis.yaml"
     script:
         "../scripts/planted_recovery.py"
+
+
+# A variant of config planted.variants (e.g. heldout, dense): results/planted_{variant}/.
+use rule planted_recovery as planted_variant_recovery with:
+    output:
+        json="results/planted_{variant}/recovery.json",
+        fig=report(
+            "results/planted_{variant}/recovery_by_size.png",
+            caption="../report/planted.rst",
+            category="Planted benchmark",
+        ),
+    wildcard_constraints:
+        variant="|".join(v for v in PL_VARIANTS if v) or "(?!)",
+    log:
+        "logs/planted/recovery_{variant}.log",
