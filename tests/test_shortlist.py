@@ -122,3 +122,31 @@ def test_stages_end_to_end_and_the_winner_is_the_retrain(tiny_processed, tmp_pat
     assert reused["train_samples"] == fresh["train_samples"] == win["train_samples"]
     saved = json.loads((tmp_path / "o.json").read_text())
     assert saved["reused"]["train_samples"] == win["train_samples"]
+
+
+@pytest.mark.parametrize("table", ["separate", "shared"])
+def test_scorer_equals_the_supernet_fixed_to_the_architecture(tiny_processed, table):
+    """The scorer's shortcut (first layer split into its slot columns) gives the AUC of the
+    supernet's own forward with the architecture fixed."""
+    import torch
+
+    from optinter.model.metrics import auc
+    from optinter.model.optinter import Supernet
+    from optinter.model.stages import SupernetScorer
+
+    fm = FeatureMap.load(tiny_processed)
+    torch.manual_seed(3)
+    hp = dict(HP, s1=3) if table == "shared" else HP
+    net = Supernet(fm, hp, {"factorize_table": table})
+    sample = uniform_sample(ParquetBatches(fm, "valid", 256), None, 0)
+    scorer = SupernetScorer(net, sample)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        choices = [shortlist.METHODS[i] for i in rng.integers(0, 3, fm.n_pairs)]
+        net.eval()
+        net.fix_architecture(choices)
+        with torch.no_grad():
+            z = np.concatenate([net(c, x, k).numpy() for c, x, k, _ in sample.iterate(0)])
+        net.fix_architecture(None)
+        assert scorer(choices) == pytest.approx(auc(scorer.labels, z), abs=1e-9)
+    assert scorer.evaluations == 4 and scorer.rows_evaluated == 4 * sample.rows

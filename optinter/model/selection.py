@@ -34,6 +34,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 RECIPES = ("paper", "validated", "shortlist")
+# search settings of the decision, not of the supernet nor of a re-train's model
+RECIPE_KEYS = ("recipe", "select", "shortlist")
 RANKINGS = ("alpha", "permutation")
 METHODS = ("memorize", "factorize", "naive")
 DEFAULTS = {"growth": 1.4, "linear_until": 6, "patience": 3, "refine": True, "max_pairs": None,

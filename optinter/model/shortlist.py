@@ -34,7 +34,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 METHODS = ("memorize", "factorize", "naive")
-DEFAULTS = {"finalists": 2, "screen_rows": 200_000, "growth": 1.4, "linear_until": 6,
+DEFAULTS = {"finalists": 2, "screen_rows": 50_000, "growth": 1.4, "linear_until": 6,
             "refine": True}
 
 

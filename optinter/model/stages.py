@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from optinter.io import atomic_path, file_digest, write_json
 from optinter.model.featuremap import FeatureMap
@@ -142,7 +143,7 @@ def run_search(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, out_arch,
         model = Supernet(fmap, hp, search_cfg, steps_per_epoch=len(data["train"])).to(device)
         model.set_sparse(bool(train_cfg.get("sparse_embeddings", True)))
         # the recipe acts after the supernet's training: both recipes share its checkpoint
-        supernet_cfg = {k: v for k, v in search_cfg.items() if k not in ("recipe", "select")}
+        supernet_cfg = {k: v for k, v in search_cfg.items() if k not in selection.RECIPE_KEYS}
         fp = _fingerprint(device, stage="search", hp=hp, search=supernet_cfg, seed=seed, fmap=fm_digest,
                           sparse=settings["sparse_embeddings"])
         st = Trainer(model, hp, train_cfg, data, ckpt_dir, fp, mode=mode,
@@ -303,25 +304,55 @@ def _search_model(fmap: FeatureMap, hp: dict, search_cfg: dict, weights, device)
 
 class SupernetScorer:
     """The shortlist recipe's score: validation AUC of a fixed architecture inside a trained
-    supernet (shared weights), on the batches of a sample; counts the rows it evaluates."""
+    supernet (shared weights), on the batches of a sample; counts the rows it evaluates.
 
-    def __init__(self, supernet, batches):
-        self.net, self.batches = supernet, batches
-        self.labels = np.concatenate([b[3].cpu().numpy() for b in batches.iterate(0)])
+    The MLP's first layer is linear in the pair slots, so per batch the slots of both methods
+    and the pre-activation of everything else are computed once; an architecture then costs
+    a gather of its non-naive slots, one product with their weight columns and the rest of the
+    MLP: the same numbers as the supernet's forward with those one-hot weights (tested)."""
+
+    def __init__(self, supernet: Supernet, batches):
+        self.net = supernet
+        first = supernet.mlp.net[0]
+        n_pairs, s2 = supernet.fmap.n_pairs, supernet.memo.dim
+        self.d_o = first.in_features - n_pairs * s2
+        self.w_pairs = first.weight[:, self.d_o:].detach().reshape(-1, n_pairs, s2)
+        self.tail = supernet.mlp.net[1:]
+        self.cache, labels = [], []
+        was = supernet.training
+        supernet.eval()
+        with torch.no_grad():
+            for cat, cont, cross, y in batches.iterate(0):
+                e_o = supernet.emb(cat, cont)
+                fact = supernet.fact(cat) if supernet.fact is not None else e_o[:, :supernet.n_cat]
+                e_f = fact.index_select(1, supernet.pair_i) * fact.index_select(1, supernet.pair_j)
+                h0 = nn.functional.linear(e_o.flatten(1), first.weight[:, :self.d_o], first.bias)
+                self.cache.append((h0, supernet.memo(cross), e_f))
+                labels.append(y.cpu().numpy())
+        supernet.train(was)
+        self.labels = np.concatenate(labels)
         self.rows_evaluated = 0
         self.evaluations = 0
 
+    def _add(self, h: torch.Tensor, slots: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """h plus the first layer's product with the slots of pairs `idx`."""
+        if len(idx) == 0:
+            return h
+        x = slots.index_select(1, idx).flatten(1)
+        return h + x @ self.w_pairs.index_select(1, idx).flatten(1).t()
+
     @torch.no_grad()
     def __call__(self, choices: Sequence[str]) -> float:
-        was = self.net.training
-        self.net.eval()
-        self.net.fix_architecture(list(choices))
-        try:
-            z = np.concatenate([self.net(cat, cont, cross).float().cpu().numpy()
-                                for cat, cont, cross, _ in self.batches.iterate(0)])
-        finally:
-            self.net.fix_architecture(None)
-            self.net.train(was)
+        dev = self.w_pairs.device
+        mem = torch.tensor([i for i, c in enumerate(choices) if c == "memorize"],
+                           dtype=torch.long, device=dev)
+        fac = torch.tensor([i for i, c in enumerate(choices) if c == "factorize"],
+                           dtype=torch.long, device=dev)
+        z = []
+        for h0, e_m, e_f in self.cache:
+            h = self._add(self._add(h0, e_m, mem), e_f, fac)
+            z.append(self.tail(h).squeeze(-1).float().cpu().numpy())
+        z = np.concatenate(z)
         self.rows_evaluated += len(z)
         self.evaluations += 1
         return auc(self.labels, z)

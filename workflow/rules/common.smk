@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from snakemake.exceptions import WorkflowError
 
 import optinter.config as oconfig
+from optinter.model.selection import RECIPE_KEYS
 from optinter.model.shortlist import settings as shortlist_settings
 
 try:
@@ -232,6 +233,13 @@ def search_seed_cfg(wc) -> dict:
     return cfg
 
 
+def paper_search_cfg(wc) -> dict:
+    """The paper search's settings: the supernet's, recipe paper (the other recipes' settings
+    do not change it)."""
+    cfg = {k: v for k, v in search_seed_cfg(wc).items() if k not in RECIPE_KEYS}
+    return {**cfg, "recipe": "paper"}
+
+
 def draw_search_cfg(wc) -> dict:
     """A random architecture's draw n: seeded 1000 x (seed) + n, so draws and seeds differ."""
     cfg = search_seed_cfg(wc)
@@ -260,7 +268,8 @@ def finalist_hp(wc) -> dict:
 
 def finalist_search_cfg(wc) -> dict:
     """The search settings run `optinter` passes to its model (search_cfg of that run)."""
-    return oconfig.search_settings(config, wc.dataset)
+    return {k: v for k, v in oconfig.search_settings(config, wc.dataset).items()
+            if k not in RECIPE_KEYS}
 
 
 def search_ckpt(wc) -> str:
@@ -287,7 +296,8 @@ def search_cfg(wc) -> dict | None:
     name = base_model(wc.model)
     search = oconfig.search_settings(config, wc.dataset)
     if name == "optinter":
-        return search
+        # the decision's settings shape no model: changing them re-runs the decisions only
+        return {k: v for k, v in search.items() if k not in RECIPE_KEYS}
     if name in FIXED_METHOD_MODELS:
         return {"factorize_table": search["factorize_table"]}
     return None

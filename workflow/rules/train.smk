@@ -21,7 +21,7 @@ rule search_paper:
         weights=f"{RESULTS}/search_paper/supernet.pt",
     params:
         hp=hp,
-        search=lambda wc: {**search_seed_cfg(wc), "recipe": "paper"},
+        search=paper_search_cfg,
         train=config["train"],
         ckpt_dir=search_ckpt,
     log:
