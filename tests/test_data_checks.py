@@ -98,7 +98,7 @@ def test_small_validation_split_is_warned_with_its_auc_standard_error(samples_di
         fmap = _prepare(src, tmp_path, min_split_rows=10)
     labels = pq.read_table(tmp_path / "data/processed/tiny/valid.parquet")["label"].to_numpy()
     pos, neg = int(labels.sum()), int((labels == 0).sum())
-    se = checks.auc_standard_error(pos, neg)
+    se = checks.auc_standard_error(pos, neg, checks.AUC_AT)
     assert 0.02 < se < 0.1
     (warning,) = fmap["warnings"]
     assert warning.startswith(
@@ -110,8 +110,8 @@ def test_small_validation_split_is_warned_with_its_auc_standard_error(samples_di
 def test_hanley_mcneil_standard_error():
     # by hand: Q1 = .75/1.25 = .6, Q2 = 2 * .5625/1.75; var = (.1875 + 99 (Q1 - .5625)
     # + 99 (Q2 - .5625)) / 100^2 = 0.00118554
-    assert checks.auc_standard_error(100, 100) == pytest.approx(0.0344316, rel=1e-5)
-    assert checks.auc_standard_error(0, 100) == float("inf")
+    assert checks.auc_standard_error(100, 100, checks.AUC_AT) == pytest.approx(0.0344316, rel=1e-5)
+    assert checks.auc_standard_error(0, 100, checks.AUC_AT) == float("inf")
     # a Criteo-sized validation split (4.6M rows, 26 % clicks) is precise enough: no warning
     counts = {"train": (36_000_000, 9_000_000), "valid": (4_600_000, 1_180_000),
               "test": (4_600_000, 1_180_000)}

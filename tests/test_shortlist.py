@@ -150,3 +150,18 @@ def test_scorer_equals_the_supernet_fixed_to_the_architecture(tiny_processed, ta
         net.fix_architecture(None)
         assert scorer(choices) == pytest.approx(auc(scorer.labels, z), abs=1e-9)
     assert scorer.evaluations == 4 and scorer.rows_evaluated == 4 * sample.rows
+
+
+def test_lean_finalist_is_the_smallest_k_within_the_tolerance():
+    n = 12
+    truth = {1: "memorize", 4: "factorize", 7: "memorize"}
+    score, _ = landscape(truth, n)
+    probs = np.tile([0.45, 0.45, 0.10], (n, 1))   # α ranks the noise pairs first
+    probs[list(truth)] = 1 / 3
+    out = shortlist.decide(score, probs, CFG, tolerance=lambda auc: 0.03)
+    fams = {f["family"]: f for f in out["finalists"]}
+    assert set(fams) == {"screen", "lean"}          # 0.76 and 0.74: above alpha and argmax
+    assert fams["screen"]["k"] == 3 and fams["lean"]["k"] == 2
+    assert out["lean_tolerance"] == 0.03
+    # no tolerance: no lean family (its k would be the best's)
+    assert "lean" not in {f["family"] for f in shortlist.decide(score, probs, CFG)["finalists"]}

@@ -9,10 +9,10 @@ the differences the tables compare is only warned about.
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 from optinter.data.readers import DataError
+from optinter.model.metrics import auc_standard_error
 
 SPLITS = ("train", "valid", "test")
 MIN_SPLIT_ROWS = 100  # default of config datasets.<name>.min_split_rows (the schema repeats it)
@@ -20,19 +20,6 @@ AUC_AT = 0.75         # a typical CTR AUC (Criteo ~0.80, Avazu ~0.78, iPinYou ~0
 # CTR papers, OptInter's tables among them, call an AUC gain of 0.001 significant: a validation
 # split whose AUC is less precise than that cannot rank the models it is asked to rank.
 AUC_SE_WARN = 0.001
-
-
-def auc_standard_error(pos: int, neg: int, auc: float = AUC_AT) -> float:
-    """Standard error of an AUC estimated from `pos` positives and `neg` negatives.
-
-    Hanley & McNeil (1982), Radiology 143:29, eq. 1, with Q1 = A/(2-A), Q2 = 2A^2/(1+A).
-    """
-    if pos < 1 or neg < 1:
-        return math.inf
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    a2 = auc * auc
-    var = (auc * (1 - auc) + (pos - 1) * (q1 - a2) + (neg - 1) * (q2 - a2)) / (pos * neg)
-    return math.sqrt(var)
 
 
 def setting(dataset: str) -> str:
@@ -67,7 +54,7 @@ def check_splits(dataset: str, source: str, counts: Mapping[str, tuple[int, int]
             raise DataError(f"dataset {dataset} ({source}) cannot be trained and evaluated: "
                             f"{'; '.join(bad)}. Every split needs {'; and '.join(needs)}")
     rows, pos = counts["valid"]
-    se = auc_standard_error(pos, rows - pos)
+    se = auc_standard_error(pos, rows - pos, AUC_AT)
     if se <= AUC_SE_WARN:
         return []
     return [f"dataset {dataset}: the validation split has {rows} rows ({pos} clicks): the "

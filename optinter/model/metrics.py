@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -44,3 +46,16 @@ def log_loss_from_logits(labels, logits) -> float:
     y = np.asarray(labels, dtype=np.float64).ravel()
     z = np.asarray(logits, dtype=np.float64).ravel()
     return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def auc_standard_error(pos: int, neg: int, auc: float) -> float:
+    """Standard error of an AUC estimated from `pos` positives and `neg` negatives.
+
+    Hanley & McNeil (1982), Radiology 143:29, eq. 1, with Q1 = A/(2-A), Q2 = 2A^2/(1+A).
+    """
+    if pos < 1 or neg < 1:
+        return math.inf
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    a2 = auc * auc
+    var = (auc * (1 - auc) + (pos - 1) * (q1 - a2) + (neg - 1) * (q2 - a2)) / (pos * neg)
+    return math.sqrt(var)

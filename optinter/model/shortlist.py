@@ -16,9 +16,10 @@ saw memorize, factorize and naive during the search, so the network is used to a
    (1 - p(naive)); score the top-k architecture of each ranking on the whole grid of k (no
    early stop: a scoring is one validation pass, not a fit), and the paper's argmax;
 3. refine the best: flip each kept pair's method, keep where the score improves;
-4. the best architecture of each family (screen, alpha, argmax) in score order: the first
-   `finalists` of them are re-trained in full (separate jobs), and the one with the best
-   validation AUC is the architecture; its fit is the final re-train, not repeated.
+4. the best architecture of each family in score order (screen; lean: the screen ranking's
+   smallest k within one standard error of its best; alpha; argmax): the first `finalists`
+   of them are re-trained in full (separate jobs), and the one with the best validation AUC
+   is the architecture; its fit is the final re-train, not repeated.
 
 All scores are on a uniform sample of the validation split (holdout.py); nothing reads test
 or a planted truth. Its cost: the search, `finalists` re-trains (2 by default: at most twice
@@ -87,9 +88,13 @@ def _sweep(score, order, methods, ks) -> tuple[list[dict], dict]:
     return trail, best
 
 
-def decide(score: Callable[[Sequence[str]], float], probs: np.ndarray, cfg: dict) -> dict:
+def decide(score: Callable[[Sequence[str]], float], probs: np.ndarray, cfg: dict,
+           tolerance: Callable[[float], float] = lambda auc: 0.0) -> dict:
     """Steps 1-4 up to the finalists: {"finalists": [{"family", "choices", "score"}], ...}
-    with the screen's gains, each ranking's trail over k and the flips tried."""
+    with the screen's gains, each ranking's trail over k and the flips tried. `tolerance(auc)`
+    (the standard error of an AUC on the sample): the `lean` family is the smallest k of the
+    screen ranking that scores within it of that ranking's best (Breiman's one-standard-error
+    rule), so the finalists include a parsimonious answer the full re-train can prefer."""
     probs = np.asarray(probs, dtype=np.float64)
     n = len(probs)
     base, gain = screen(score, n)
@@ -104,11 +109,16 @@ def decide(score: Callable[[Sequence[str]], float], probs: np.ndarray, cfg: dict
         trails[name], family[name] = _sweep(score, order, methods, ks)
         log.info("shortlist (%s ranking): best k %d, score %.5f", name, family[name]["k"],
                  family[name]["score"])
+    lean = next(t for t in trails["screen"]
+                if t["score"] >= family["screen"]["score"] - tolerance(family["screen"]["score"]))
+    if lean["k"] < family["screen"]["k"]:
+        family["lean"] = {**lean, "choices": top_k(screen_order, screen_methods, lean["k"])}
     argmax = [METHODS[int(np.argmax(p))] for p in probs]
     family["argmax"] = {"k": None, "score": score(argmax), "choices": argmax}
     flips = []
     if cfg["refine"]:
         best_name = max(family, key=lambda f: family[f]["score"])
+        best_name = "screen" if best_name == "lean" else best_name
         best = family[best_name]
         for i in [i for i, c in enumerate(best["choices"]) if c != "naive"]:
             choices = list(best["choices"])
@@ -129,6 +139,7 @@ def decide(score: Callable[[Sequence[str]], float], probs: np.ndarray, cfg: dict
         finalists.append({"family": name, "k": family[name]["k"],
                           "score": family[name]["score"], "choices": family[name]["choices"]})
     return {"finalists": finalists[:int(cfg["finalists"])], "base_score": base,
+            "lean_tolerance": tolerance(family["screen"]["score"]),
             "gain": gain.tolist(), "trails": trails, "flips": flips,
             "family_scores": {f: family[f]["score"] for f in family}}
 

@@ -24,7 +24,7 @@ from optinter.model.holdout import uniform_sample
 from optinter.model.importance import permutation_importance
 from optinter.model.layers import count_parameters
 from optinter.model.loader import ParquetBatches
-from optinter.model.metrics import auc
+from optinter.model.metrics import auc, auc_standard_error
 from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
 from optinter.model import selection, shortlist
 from optinter.model.registry import get_model
@@ -373,7 +373,9 @@ def run_shortlist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_
     scorer = SupernetScorer(model, sample)
     t0 = time.perf_counter()
     probs = np.array([p["probs"] for p in arch["pairs"]])
-    out = shortlist.decide(scorer, probs, cfg)
+    pos = int(scorer.labels.sum())
+    out = shortlist.decide(scorer, probs, cfg, tolerance=lambda a: auc_standard_error(
+        pos, len(scorer.labels) - pos, a))
     out.update(dataset=fmap.dataset, seed=seed, settings=cfg, sample_rows=sample.rows,
                valid_rows=valid.rows, evaluations=scorer.evaluations,
                eval_rows=scorer.rows_evaluated, seconds=time.perf_counter() - t0,
