@@ -42,6 +42,22 @@ class CheckpointError(ValueError):
     """A checkpoint optinter refuses to load; the message names the file and what to do."""
 
 
+class StageOutputError(ValueError):
+    """A file an earlier stage wrote is damaged or out of step with the files beside it; the
+    message names the file and the stage to re-run (or the file to delete)."""
+
+
+def open_new(path: str | os.PathLike, mode: str = "wb"):
+    """open(path, mode) for writing without following a symbolic link planted at `path`.
+
+    `mode` is "wb" (truncate) or "ab" (append). O_NOFOLLOW makes a link at `path` an error
+    (ELOOP) instead of a write into whatever it points at, e.g. a file outside the project.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags |= os.O_APPEND if mode.startswith("a") else os.O_TRUNC
+    return os.fdopen(os.open(path, flags, 0o666), mode)
+
+
 def remove_stale(final: str | os.PathLike, *patterns: str) -> list[Path]:
     """Remove what an interrupted writer of `final` left beside it; return what was removed.
 
