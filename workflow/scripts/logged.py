@@ -16,9 +16,9 @@ from typing import Any, Callable
 from optinter.config import ConfigError
 from optinter.data.download import DownloadError
 from optinter.data.readers import DataError
-from optinter.io import CheckpointError
+from optinter.io import CheckpointError, StageOutputError
 
-USER_ERRORS = (ConfigError, DownloadError, DataError, CheckpointError)
+USER_ERRORS = (ConfigError, DownloadError, DataError, CheckpointError, StageOutputError)
 
 
 def call(log: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

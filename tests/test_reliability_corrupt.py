@@ -1,0 +1,190 @@
+"""Corrupt intermediates: a damaged checkpoint is set aside and training restarts (never a
+traceback, never the same crash on every rerun); a processed split out of step with
+feature_map.json, a truncated split or feature_map.json is refused before training, naming the
+file and how to rebuild it; a damaged .gz raw file is a one-line message."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from optinter.data.demo import generate
+from optinter.data.ingest import ingest
+from optinter.data.readers import DataError
+from optinter.io import StageOutputError
+from optinter.model.train import run_model
+
+HP = {"batch_size": 300, "s1": 4, "s2": 3, "mlp": [16, 8], "lr": 3e-3, "lr_c": 3e-3,
+      "lr_a": 1e-2, "l2_o": 0.0, "l2_c": 1e-6, "eps": 1e-8, "epochs": 2, "patience": 5}
+TRAIN = {"seed": 4, "checkpoint_every_steps": 3, "sparse_embeddings": True, "device": "cpu"}
+ARCH = ["memorize", "factorize"] * 5
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _stop_at(step):
+    def hook(state):
+        if state.step == step:
+            raise Interrupt
+    return hook
+
+
+class _Planted:
+    """Unpickling this calls open(path, "w"): the file appears only if the pickle ran code."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _run(data, tmp_path, tag, hook=None):
+    return run_model("optinter", data, HP, TRAIN, 4, tmp_path / f"{tag}.json", tmp_path / tag,
+                     architecture=ARCH, on_step=hook)
+
+
+def _damage(path: Path, kind: str, tmp_path: Path) -> None:
+    good = path.read_bytes()
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif kind == "random":
+        path.write_bytes(os.urandom(len(good)))
+    elif kind == "malicious":
+        torch.save({"fingerprint": "x", "state": {}, "model": {}, "opts": {}, "rng": None,
+                    "payload": _Planted(tmp_path / "ran")}, path)
+    elif kind == "foreign":  # loads as tensors, but not this model's
+        torch.save({"weight": torch.zeros(3)}, path)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_processed, tmp_path_factory):
+    return _run(tiny_processed, tmp_path_factory.mktemp("full"), "full")
+
+
+KINDS = ["empty", "truncated", "random", "malicious", "foreign"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", ["last.pt", "best.pt"])
+def test_a_damaged_checkpoint_is_set_aside_and_training_restarts(
+        tiny_processed, tmp_path, uninterrupted, caplog, name, kind):
+    with pytest.raises(Interrupt):
+        _run(tiny_processed, tmp_path, "cut", _stop_at(11))  # leaves last.pt and best.pt
+    ckpt = tmp_path / "cut" / name
+    assert ckpt.exists()
+    _damage(ckpt, kind, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="optinter.model.checkpoint"):
+        out = _run(tiny_processed, tmp_path, "cut")
+    warned = [r.getMessage() for r in caplog.records if r.name == "optinter.model.checkpoint"]
+    assert len(warned) == 1 and warned[0].startswith(f"{ckpt}: found "), warned
+    assert "training restarts from its beginning" in warned[0] and "\n" not in warned[0]
+    assert "weights_only" not in warned[0] and "safe_globals" not in warned[0]
+    assert (ckpt.parent / f"{name}.corrupt").exists()
+    assert not (tmp_path / "ran").exists()  # the malicious pickle never ran
+    # from its beginning: the same result as a run never interrupted
+    assert out["valid_auc"] == uninterrupted["valid_auc"]
+    assert out["history"] == uninterrupted["history"]
+    # and the next rerun is not stuck: it resumes the finished run's checkpoint
+    again = _run(tiny_processed, tmp_path, "cut")
+    assert again["valid_auc"] == out["valid_auc"]
+
+
+def test_a_best_pt_damaged_at_the_end_is_refused_and_the_rerun_restarts(
+        tiny_processed, tmp_path, uninterrupted, monkeypatch):
+    from optinter.io import CheckpointError
+    from optinter.model import checkpoint
+
+    read_best = checkpoint.read_best
+
+    def damaged_first(ckpt_dir, model):
+        (Path(ckpt_dir) / "best.pt").write_bytes(b"\0" * 100)
+        return read_best(ckpt_dir, model)
+
+    monkeypatch.setattr(checkpoint, "read_best", damaged_first)
+    with pytest.raises(CheckpointError, match="best.pt: unusable when training ended .*run the "
+                                              "same command again"):
+        _run(tiny_processed, tmp_path, "cut")
+    monkeypatch.setattr(checkpoint, "read_best", read_best)
+    assert not (tmp_path / "cut" / "last.pt").exists()
+    assert _run(tiny_processed, tmp_path, "cut")["history"] == uninterrupted["history"]
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+PROCESSED = {
+    "test copied over train": lambda d: shutil.copy(d / "test.parquet", d / "train.parquet"),
+    "train truncated": lambda d: (d / "train.parquet").write_bytes(
+        (d / "train.parquet").read_bytes()[:5000]),
+    "valid empty": lambda d: (d / "valid.parquet").write_bytes(b""),
+    "feature_map truncated": lambda d: (d / "feature_map.json").write_text(
+        (d / "feature_map.json").read_text()[:200]),
+    "feature_map not a map": lambda d: (d / "feature_map.json").write_text('{"fields": 3}'),
+}
+NAMED = {"test copied over train": ("train.parquet", "rows, but feature_map.json records"),
+         "train truncated": ("train.parquet", "cannot open as Parquet"),
+         "valid empty": ("valid.parquet", "cannot open as Parquet"),
+         "feature_map truncated": ("feature_map.json", "not valid JSON"),
+         "feature_map not a map": ("feature_map.json", "expected a list")}
+
+
+@pytest.mark.parametrize("case", list(PROCESSED))
+def test_a_damaged_processed_file_is_refused_before_training(tiny_processed, tmp_path, case):
+    data = _copy(tiny_processed, tmp_path / "data" / "processed" / "x")
+    PROCESSED[case](data)
+    with pytest.raises(StageOutputError) as info:
+        _run(data, tmp_path, "ck")
+    msg = str(info.value)
+    name, what = NAMED[case]
+    assert msg.startswith(f"{data / name}: ") and what in msg and "\n" not in msg
+    assert f"rm -r {data}" in msg and "--forcerun encode" in msg
+    assert not (tmp_path / "ck.json").exists() and not (tmp_path / "ck" / "last.pt").exists()
+
+
+def test_rows_recorded_in_feature_map_are_those_of_the_files(tiny_processed):
+    """The invariant the row check relies on (else it would refuse good data)."""
+    import pyarrow.parquet as pq
+    fmap = json.loads((tiny_processed / "feature_map.json").read_text())
+    for split, rows in fmap["rows"].items():
+        assert pq.ParquetFile(tiny_processed / f"{split}.parquet").metadata.num_rows == rows
+
+
+GZ = {"truncated": lambda b: b[: len(b) // 2],
+      "flipped": lambda b: b[:len(b) // 2] + bytes(x ^ 0x55 for x in b[len(b) // 2:][:64])
+      + b[len(b) // 2 + 64:],
+      "tail cut": lambda b: b[:-6]}
+
+
+@pytest.mark.parametrize("kind", list(GZ))
+def test_a_damaged_gzip_input_is_a_one_line_message(tmp_path, kind):
+    src = tmp_path / "train.txt.gz"
+    generate(src, tmp_path / "truth.json", 3000, 1)
+    src.write_bytes(GZ[kind](src.read_bytes()))
+    with pytest.raises(DataError) as info:
+        ingest("criteo", src, tmp_path / "raw.parquet", {"threads": 1, "memory_limit": "512MB"})
+    msg = str(info.value)
+    assert msg.startswith(f"{src}: ") and "\n" not in msg
+    assert "gzip" in msg
+    assert not list(tmp_path.glob("*raw.parquet*"))
+
+
+def test_gzip_damage_is_told_apart_from_a_good_file(tmp_path):
+    src = tmp_path / "train.txt.gz"
+    generate(src, tmp_path / "truth.json", 500, 1)
+    with gzip.open(src) as f:
+        assert len(f.read().splitlines()) == 500
+    assert ingest("criteo", src, tmp_path / "raw.parquet", {"threads": 1})["rows"] == 500
