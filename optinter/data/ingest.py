@@ -63,9 +63,13 @@ def _click_join(con: duckdb.DuckDBPyConnection, src: readers.RawSource) -> dict:
     """Log how many click lines found their impression (a second pass over the imp.* files)."""
     (lines, joined), = sql.relation(con, "ingest_ipinyou_clicks", **src.params()).fetchall()
     files = lambda n, kind: f"{n} {kind}.* file{'s' * (n != 1)}"  # noqa: E731
-    log.info("%s: %d click lines in %s: %d joined an impression (bidid + creative), %d did not "
-             "(their impression is in none of the %s)", src.describe()["path"], lines,
-             files(len(src.clicks), "clk"), joined, lines - joined, files(len(src.paths), "imp"))
+    what = (f"{src.describe()['path']}: {lines} click lines in {files(len(src.clicks), 'clk')}: "
+            f"{joined} joined an impression (bidid + creative), {lines - joined} did not (their "
+            f"impression is in none of the {files(len(src.paths), 'imp')})")
+    if lines and not joined:  # every label would be 0: say why here, not "one label" later
+        raise readers.DataError(f"{what}; expected the clk.* and imp.* logs of the same days "
+                                "(e.g. both of training2nd): check source.logs or the folder")
+    log.info("%s", what)
     return {"lines": int(lines), "joined": int(joined)}
 
 
