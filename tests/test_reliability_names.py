@@ -110,3 +110,20 @@ def test_a_planted_link_is_not_written_through(tmp_path):
     with open_new(plain, "ab") as f:
         f.write(b"y")
     assert plain.read_bytes() == b"xy" and not os.path.islink(plain)
+
+
+def test_snakemake_refuses_the_config_before_deleting_anything(tmp_path):
+    """The data-loss case: member '..' made `--delete-temp-output` clear all of data/raw."""
+    from test_workflow import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path / "wf")
+    keep = wf / "data" / "raw" / "criteo" / "download" / "archive.tar.gz"
+    keep.parent.mkdir(parents=True)
+    keep.write_bytes(b"a download that took hours")
+    extra = wf / "hostile.yaml"
+    extra.write_text(yaml.safe_dump({"datasets": {"criteo": {"source": {"member": ".."}}}}))
+    proc = snakemake(wf, "--delete-temp-output", "data/processed/criteo/feature_map.json",
+                     "--configfile", str(wf / "config.yaml"), str(extra), check=False)
+    assert proc.returncode != 0
+    assert "datasets.criteo.source.member: '..': expected a file name" in proc.stdout + proc.stderr
+    assert keep.read_bytes() == b"a download that took hours"
