@@ -188,3 +188,42 @@ def test_gzip_damage_is_told_apart_from_a_good_file(tmp_path):
     with gzip.open(src) as f:
         assert len(f.read().splitlines()) == 500
     assert ingest("criteo", src, tmp_path / "raw.parquet", {"threads": 1})["rows"] == 500
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    from optinter.data.prepare import prepare
+    root = tmp_path_factory.mktemp("prepared")
+    generate(root / "train.txt", root / "truth.json", 3000, 2)
+    prepare("criteo", root / "train.txt", root / "processed", 5, 5,
+            {"train": 0.8, "valid": 0.1, "test": 0.1, "seed": 2022}, False,
+            {"threads": 1, "memory_limit": "512MB"}, root / "interim", min_split_rows=10)
+    return root
+
+
+INTERIM = {  # file damaged -> (stage run next, the rebuild named)
+    "raw.parquet": ("vocab", "rm {path} and run the same command again"),
+    "vocab/stats.json": ("encode", "rm -r {folder} and run the same command again"),
+    "vocab/fields.parquet": ("encode", "rm -r {folder} and run the same command again"),
+    "vocab/crosses.parquet": ("encode", "rm -r {folder} and run the same command again"),
+}
+
+
+@pytest.mark.parametrize("name", list(INTERIM))
+def test_a_truncated_interim_file_names_the_rebuild(prepared, tmp_path, name):
+    from optinter.data.encode import encode
+    from optinter.data.vocab import build_vocab
+    interim = shutil.copytree(prepared / "interim", tmp_path / "interim")
+    path = interim / name
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    stage, fix = INTERIM[name]
+    with pytest.raises(StageOutputError) as info:
+        if stage == "vocab":
+            build_vocab(path, tmp_path / "vocab", {"train": 0.8, "valid": 0.1, "test": 0.1,
+                                                   "seed": 2022}, 5, 5, False, {"threads": 1})
+        else:
+            encode(interim / "raw.parquet", interim / "vocab", tmp_path / "out", {"threads": 1})
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: ") and "\n" not in msg
+    assert fix.format(path=path, folder=path.parent) in msg
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

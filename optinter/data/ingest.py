@@ -15,10 +15,11 @@ import os
 from typing import Any, Mapping
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optinter.data import presplit, readers, sql
-from optinter.io import atomic_path, remove_stale
+from optinter.io import StageOutputError, atomic_path, remove_stale
 
 META_KEY = b"optinter"
 log = logging.getLogger(__name__)
@@ -75,10 +76,16 @@ def _click_join(con: duckdb.DuckDBPyConnection, src: readers.RawSource) -> dict:
 
 def raw_meta(raw_parquet: str | os.PathLike) -> dict:
     """The footer meta written by `ingest`, plus `fields`: [(name, 'continuous'|'categorical')]."""
-    pf = pq.ParquetFile(raw_parquet)
+    try:
+        pf = pq.ParquetFile(raw_parquet)
+    except (OSError, pa.ArrowInvalid) as e:  # truncated (e.g. a full disk) or not Parquet
+        raise StageOutputError(f"{raw_parquet}: cannot open as Parquet ({str(e)[:160]}); the file "
+                               f"is damaged or truncated. Rebuild it: rm {raw_parquet} and run "
+                               "the same command again (the ingest stage writes it anew)") from None
     kv = pf.schema_arrow.metadata or {}
     if META_KEY not in kv:
-        raise ValueError(f"{raw_parquet}: not written by optinter.data.ingest (no footer meta)")
+        raise StageOutputError(f"{raw_parquet}: not written by optinter.data.ingest (no footer "
+                               f"meta); rm {raw_parquet} and run the same command again")
     meta = json.loads(kv[META_KEY])
     fields = []
     for f in pf.schema_arrow:
