@@ -145,3 +145,31 @@ def test_a_stage_sweeps_only_its_own_leftovers(tmp_path):
     assert not mine[0].exists() and mine[1].exists()
     _run("logs", tmp_path)
     assert not mine[1].exists() and all(p.exists() for p in others)
+
+
+def test_a_kaggle_fetch_sweeps_a_killed_fetchs_folder(tmp_path, monkeypatch):
+    """The Kaggle client downloads into a hidden .kaggle.* folder beside the target; SIGKILL
+    leaves it (a full competition file), and the next fetch removes it."""
+    import os
+
+    from optinter.data import download
+    bin_dir, home = tmp_path / "bin", tmp_path / "home"
+    bin_dir.mkdir()
+    (home / ".kaggle").mkdir(parents=True)
+    (home / ".kaggle" / "kaggle.json").write_text('{"username": "u", "key": "k"}')
+    fake = bin_dir / "kaggle"
+    fake.write_text(f"#!{sys.executable}\n" + """
+import sys
+args = sys.argv[1:]
+member, dest = args[args.index("-f") + 1], args[args.index("-p") + 1]
+open(f"{dest}/{member}", "wb").write(b"id,click\\n1,0\\n")
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("HOME", str(home))
+    raw = tmp_path / "raw"
+    stale = raw / ".kaggle.k1ll3d"
+    stale.mkdir(parents=True)
+    (stale / "train.gz").write_bytes(b"\0" * 1000)
+    download.fetch_kaggle("avazu-ctr-prediction", "train.gz", raw / "train.gz")
+    assert sorted(p.name for p in raw.iterdir()) == ["train.gz", "train.gz.sha256"]
