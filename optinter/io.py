@@ -18,10 +18,14 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `final`; rename it onto `final` only if the block succeeds.
 
     A crash or exception leaves no file at `final` (and removes the temporary), so a partial
-    output can never be mistaken for a complete one. Works for files and directories.
+    output can never be mistaken for a complete one. Works for files and directories. A stale
+    temporary of `final` from a killed run is removed first (remove_stale).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    # What a SIGKILLed writer of `final` left (it skips the cleanup below); only the writer of
+    # `final` gets here (Snakemake runs one job per output), so none of it is live.
+    remove_stale(final)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix + ".tmp", dir=final.parent)
     os.close(fd)
     os.unlink(tmp)  # callers create the file (or directory) themselves

@@ -173,3 +173,17 @@ open(f"{dest}/{member}", "wb").write(b"id,click\\n1,0\\n")
     (stale / "train.gz").write_bytes(b"\0" * 1000)
     download.fetch_kaggle("avazu-ctr-prediction", "train.gz", raw / "train.gz")
     assert sorted(p.name for p in raw.iterdir()) == ["train.gz", "train.gz.sha256"]
+
+
+def test_every_atomic_write_sweeps_what_a_killed_writer_of_the_same_file_left(tmp_path):
+    """Results JSONs, figures, tables, checkpoints and generated data all go through
+    io.atomic_path; a SIGKILL skips its cleanup, the next write of that file removes it."""
+    from optinter.io import write_json
+    mine = [tmp_path / ".out.json.k1ll3d.tmp", tmp_path / "..out.json.a.tmp.b.tmp"]
+    others = [tmp_path / ".other.json.k1ll3d.tmp", tmp_path / ".out.json.part"]
+    for p in mine + others:
+        p.write_text("partial")
+    (tmp_path / ".out.json.d1r.tmp").mkdir()
+    write_json(tmp_path / "out.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["out.json"] + [p.name for p in others])
