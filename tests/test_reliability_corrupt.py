@@ -227,3 +227,18 @@ def test_a_truncated_interim_file_names_the_rebuild(prepared, tmp_path, name):
     assert msg.startswith(f"{path}: ") and "\n" not in msg
     assert fix.format(path=path, folder=path.parent) in msg
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_truncated_architecture_names_the_rebuild(tiny_processed, tmp_path):
+    from optinter.model.train import run_search
+    search = {"relaxation": "gumbel", "tau_start": 1.0, "tau_end": 0.05, "tau_decay_steps": 20,
+              "mode": "joint", "factorize_table": "separate", "seed": 4}
+    arch = tmp_path / "architecture.json"
+    run_search(tiny_processed, dict(HP, epochs=1), search, TRAIN, arch, tmp_path / "search")
+    arch.write_text(arch.read_text()[:100])
+    with pytest.raises(StageOutputError) as info:
+        run_model("optinter", tiny_processed, HP, TRAIN, 4, tmp_path / "o.json",
+                  tmp_path / "ck", architecture=arch)
+    msg = str(info.value)
+    assert msg.startswith(f"{arch}: not valid JSON") and f"rm {arch}" in msg and "\n" not in msg
+    assert not (tmp_path / "o.json").exists()
