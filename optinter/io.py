@@ -51,6 +51,13 @@ class StageOutputError(ValueError):
     message names the file and the stage to re-run (or the file to delete)."""
 
 
+def rebuild_hint(path: str | os.PathLike) -> str:
+    """What to run when a processed file (the encode stage's folder) is damaged or out of step."""
+    folder = Path(path).parent
+    return (f"Rebuild the encode stage's files: rm -r {folder} and run the same command again "
+            f"(or add --forcerun encode to it)")
+
+
 def open_new(path: str | os.PathLike, mode: str = "wb"):
     """open(path, mode) for writing without following a symbolic link planted at `path`.
 

@@ -242,3 +242,19 @@ def test_a_truncated_architecture_names_the_rebuild(tiny_processed, tmp_path):
     msg = str(info.value)
     assert msg.startswith(f"{arch}: not valid JSON") and f"rm {arch}" in msg and "\n" not in msg
     assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.parametrize("case", ["test copied over train", "train truncated",
+                                  "feature_map truncated"])
+def test_the_analysis_stage_refuses_a_damaged_processed_file_too(tiny_processed, tmp_path,
+                                                                  case):
+    from optinter.analysis.mutual_info import compute
+    data = _copy(tiny_processed, tmp_path / "data" / "processed" / "x")
+    PROCESSED[case](data)
+    with pytest.raises(StageOutputError) as info:
+        compute(data, tmp_path / "architecture.json", tmp_path / "mi.parquet",
+                tmp_path / "mi.json", {"threads": 1})
+    msg = str(info.value)
+    assert msg.startswith(f"{data / NAMED[case][0]}: ") and NAMED[case][1] in msg
+    assert f"rm -r {data}" in msg and "\n" not in msg
+    assert not (tmp_path / "mi.json").exists()

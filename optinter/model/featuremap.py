@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optinter.io import StageOutputError
+from optinter.io import StageOutputError, rebuild_hint
 
 
 @dataclass(frozen=True)
@@ -160,10 +160,3 @@ class FeatureMap:
         return cls(dataset=str(raw.get("dataset", "")), fields=tuple(fields), pairs=tuple(pairs),
                    rows=dict(raw.get("rows", {})), files=dict(raw.get("files", {})),
                    data_dir=data_dir)
-
-
-def rebuild_hint(path: str | Path) -> str:
-    """What to run when a processed file is damaged or out of step (the encode stage's)."""
-    folder = Path(path).parent
-    return (f"Rebuild the encode stage's files: rm -r {folder} and run the same command again "
-            f"(or add --forcerun encode to it)")

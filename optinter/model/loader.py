@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from optinter.io import StageOutputError
-from optinter.model.featuremap import FeatureMap, rebuild_hint
+from optinter.io import StageOutputError, rebuild_hint
+from optinter.model.featuremap import FeatureMap
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
