@@ -29,7 +29,8 @@ def name_problem(name: object) -> str | None:
     if name in (".", ".."):
         return "expected a file name, not a reference to a folder"
     if name.startswith("."):
-        return "expected a file name that does not start with '.' (hidden names are optinter's temporaries)"
+        return ("expected a file name that does not start with '.' (hidden names are "
+                "optinter's temporaries)")
     if _CONTROL.search(name):
         return "expected a file name without control characters"
     return None

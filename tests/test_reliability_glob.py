@@ -71,3 +71,17 @@ def test_pre_split_files_are_read_literally(tmp_path, lines):
     for split, path in files.items():
         assert meta["source"]["splits"][split]["sha256"] == \
             hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_vocab_and_encode_read_their_own_folder_literally(tmp_path, lines):
+    """A work folder whose name is a glob (in[t]erim) beside the folder it matches (interim)."""
+    from optinter.data.prepare import prepare
+    split = {"train": 0.8, "valid": 0.1, "test": 0.1, "seed": 2022}
+    for folder, key in (("interim", "other"), ("in[t]erim", "own")):
+        src = tmp_path / f"{key}.txt"
+        src.write_text("".join(lines[key]))
+        fmap = prepare("criteo", src, tmp_path / f"processed_{key}", 2, 2, split, False, CFG,
+                       tmp_path / folder, min_split_rows=5)
+    assert sum(fmap["rows"].values()) == len(lines["own"])
+    assert sum(pq.ParquetFile(tmp_path / "processed_own" / f"{s}.parquet").metadata.num_rows
+               for s in ("train", "valid", "test")) == len(lines["own"])

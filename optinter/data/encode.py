@@ -276,8 +276,8 @@ def _encode_rows(con, raw, stats, continuous, coder, tables, codes, writers, poo
             elif f["name"] in strings:
                 cols[f["name"]] = coder.encode(f["name"], table[f["name"]])[order]
         if bucketed:
-            buckets = sql.relation(con, "encode_buckets", raw=sql.literal_path(raw), fields=bucketed, lo=start,
-                                   hi=start + n).to_arrow_table()
+            buckets = sql.relation(con, "encode_buckets", raw=sql.literal_path(raw),
+                                   fields=bucketed, lo=start, hi=start + n).to_arrow_table()
             for name in bucketed:
                 cols[name] = coder.encode(name, buckets[name])[order]
         wide = {f["name"]: cols[f["name"]].astype(np.intp) for f in fields if f.get("crossed")}
