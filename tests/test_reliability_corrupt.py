@@ -258,3 +258,33 @@ def test_the_analysis_stage_refuses_a_damaged_processed_file_too(tiny_processed,
     assert msg.startswith(f"{data / NAMED[case][0]}: ") and NAMED[case][1] in msg
     assert f"rm -r {data}" in msg and "\n" not in msg
     assert not (tmp_path / "mi.json").exists()
+
+
+def test_a_workflow_job_tells_the_terminal_of_a_checkpoint_set_aside(tmp_path, capfd):
+    """A job that succeeds after setting a checkpoint aside says so on the terminal (one line),
+    not only in its log; a damaged stage file ends it with one `error:` line, no traceback."""
+    import sys as _sys
+    _sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+    try:
+        import logged
+    finally:
+        _sys.path.pop(0)
+    from optinter.model import checkpoint
+    ckpt = tmp_path / "last.pt"
+    ckpt.write_bytes(b"")
+    log = tmp_path / "job.log"
+    assert logged.call(str(log), checkpoint.load, ckpt, "cpu") is None
+    ckpt.write_bytes(b"")  # twice: one line each time, no handler left behind
+    assert logged.call(str(log), checkpoint.load, ckpt, "cpu") is None
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == [f"warning: {ckpt}: found an empty file; moved it to last.pt.corrupt, "
+                   "training restarts from its beginning"] * 2
+    assert "found an empty file" in log.read_text()
+
+    def damaged():
+        raise StageOutputError(f"{tmp_path}/train.parquet: cannot open as Parquet")
+    with pytest.raises(SystemExit):
+        logged.call(str(log), damaged)
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path}/train.parquet: cannot open as Parquet"]
+    assert "Traceback" not in log.read_text()
