@@ -18,6 +18,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from optinter import paths
+
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 SOURCE_KINDS = ("path", "generate", "url", "kaggle", "splits")  # splits: per-split files only
@@ -243,6 +245,7 @@ def _check_references(cfg: dict, origin: str, defaulted: dict | None = None) -> 
                 problems.append(f"datasets.{name}.split: train + valid + test = {total:g}, "
                                 "expected 1")
         problems += _presplit_problems(name, src, split)
+        problems += _path_problems(name, src)
         if "generate" in src and ds["format"] != "criteo":
             problems.append(f"datasets.{name}.source.generate: the generator writes the criteo "
                             f"layout, but format is {ds['format']!r}")
@@ -330,6 +333,28 @@ def _presplit_problems(name: str, src: dict, split: dict) -> list[str]:
         if "path" in entry and len(entry) > 1:
             out.append(f"datasets.{name}.source.splits.{part}: `path` is read in place; drop "
                        f"{', '.join(sorted(set(entry) - {'path'}))}")
+    return out
+
+
+def _path_problems(name: str, src: dict) -> list[str]:
+    """Every configured name that becomes a file name (optinter.paths): `member`, the last
+    segment of each `url`, and the `logs` patterns; a `..` here once cleared data/raw."""
+    out, where = [], f"datasets.{name}.source"
+    entries = [(where, src)] + [(f"{where}.splits.{s}", e)
+                                for s, e in src.get("splits", {}).items()]
+    for key, entry in entries:
+        if "member" in entry and (problem := paths.name_problem(entry["member"])):
+            out.append(f"{key}.member: {entry['member']!r}: {problem}")
+        if "url" in entry and (problem := paths.url_problem(entry["url"])):
+            out.append(f"{key}.url: {entry['url']!r}: {problem}")
+        elif "url" in entry:
+            try:
+                paths.url_file(entry["url"])
+            except ValueError as e:
+                out.append(f"{key}.url: {e}")
+    for i, pattern in enumerate(src.get("logs", [])):
+        if problem := paths.pattern_problem(pattern):
+            out.append(f"{where}.logs[{i}]: {pattern!r}: {problem}")
     return out
 
 

@@ -18,10 +18,14 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `final`; rename it onto `final` only if the block succeeds.
 
     A crash or exception leaves no file at `final` (and removes the temporary), so a partial
-    output can never be mistaken for a complete one. Works for files and directories.
+    output can never be mistaken for a complete one. Works for files and directories. A stale
+    temporary of `final` from a killed run is removed first (remove_stale).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    # What a SIGKILLed writer of `final` left (it skips the cleanup below); only the writer of
+    # `final` gets here (Snakemake runs one job per output), so none of it is live.
+    remove_stale(final)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix + ".tmp", dir=final.parent)
     os.close(fd)
     os.unlink(tmp)  # callers create the file (or directory) themselves
@@ -40,6 +44,29 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 class CheckpointError(ValueError):
     """A checkpoint optinter refuses to load; the message names the file and what to do."""
+
+
+class StageOutputError(ValueError):
+    """A file an earlier stage wrote is damaged or out of step with the files beside it; the
+    message names the file and the stage to re-run (or the file to delete)."""
+
+
+def rebuild_hint(path: str | os.PathLike) -> str:
+    """What to run when a processed file (the encode stage's folder) is damaged or out of step."""
+    folder = Path(path).parent
+    return (f"Rebuild the encode stage's files: rm -r {folder} and run the same command again "
+            f"(or add --forcerun encode to it)")
+
+
+def open_new(path: str | os.PathLike, mode: str = "wb"):
+    """open(path, mode) for writing without following a symbolic link planted at `path`.
+
+    `mode` is "wb" (truncate) or "ab" (append). O_NOFOLLOW makes a link at `path` an error
+    (ELOOP) instead of a write into whatever it points at, e.g. a file outside the project.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags |= os.O_APPEND if mode.startswith("a") else os.O_TRUNC
+    return os.fdopen(os.open(path, flags, 0o666), mode)
 
 
 def remove_stale(final: str | os.PathLike, *patterns: str) -> list[Path]:

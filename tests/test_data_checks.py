@@ -153,13 +153,13 @@ def test_ipinyou_logs_how_many_click_lines_joined(samples_dir, tmp_path, caplog)
             f"3 did not (their impression is in none of the 1 imp.* file)") in caplog.messages
 
 
-def test_ipinyou_clicks_that_match_nothing_are_counted_then_refused(samples_dir, tmp_path, caplog):
+def test_ipinyou_clicks_that_match_nothing_are_refused_saying_why(samples_dir, tmp_path):
+    """The terminal error names the cause (no click joined), not only "one label" later."""
     folder = tmp_path / "logs"
     assert _ipinyou_logs(samples_dir, folder, matching=False) == (8, 0)
-    with caplog.at_level(logging.INFO, logger="optinter.data.ingest"):
-        msg = _refused(folder, tmp_path, name="ipy", fmt="ipinyou", min_split_rows=5)
-    assert any(": 8 click lines in 1 clk.* file: 0 joined an impression" in m
-               for m in caplog.messages)
-    got = _splits(msg)
-    assert set(got) == {"train", "valid", "test"} and all(c == 0 for _, c, _ in got.values())
-    assert sum(r for r, _, _ in got.values()) == 80
+    with pytest.raises(DataError) as info:
+        ingest("ipinyou", folder, tmp_path / "raw.parquet", CFG)
+    msg = str(info.value)
+    assert (f"{folder}: 8 click lines in 1 clk.* file: 0 joined an impression (bidid + "
+            f"creative), 8 did not") in msg and "\n" not in msg
+    assert list(tmp_path.glob("*raw.parquet*")) == []  # refused before any output

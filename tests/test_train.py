@@ -139,33 +139,3 @@ def test_dense_and_sparse_updates_both_train(tiny_processed, tmp_path):
                     architecture=["factorize"] * 10)
     assert out["valid_auc"] > 0.55
     assert out["history"][1]["train_loss"] < out["history"][0]["train_loss"]
-
-
-class _Planted:
-    """Unpickling this calls open(path, "w"): the file appears only if the pickle ran code."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
-def test_checkpoint_carrying_a_pickled_object_is_refused_not_run(tiny_processed, tmp_path):
-    from optinter.io import CheckpointError
-
-    ckpt = tmp_path / "ck" / "last.pt"
-    ckpt.parent.mkdir()
-    ran = tmp_path / "ran"
-    torch.save({"fingerprint": "x", "model": {}, "payload": _Planted(ran)}, ckpt)
-    stale = ckpt.parent / ".last.pt.k1ll3d.tmp"  # a save killed midway, removed on start
-    stale.write_bytes(b"partial")
-    with pytest.raises(CheckpointError) as info:
-        run_model("optinter", tiny_processed, HP, TRAIN, 4, tmp_path / "o.json", ckpt.parent,
-                  architecture=["naive"] * 10)
-    msg = str(info.value)
-    assert msg.startswith(f"{ckpt}: refused to resume from it: it holds a pickled object other "
-                          "than tensors and plain numbers (io.open), which could run code")
-    assert f"Delete it (rm {ckpt}) and run again" in msg and "\n" not in msg
-    assert "weights_only" not in msg and "safe_globals" not in msg  # no advice to load it anyway
-    assert not ran.exists() and not (tmp_path / "o.json").exists() and not stale.exists()

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from scipy import stats
 
 from optinter.data.sql import connect
-from optinter.io import atomic_path, read_json
+from optinter.io import StageOutputError, atomic_path, read_json, rebuild_hint
 
 METHODS = ("memorize", "factorize", "naive")
 UNITS = "bits"
@@ -53,6 +53,19 @@ def _check_parquet(path: Path, columns: Sequence[str]) -> None:
         typ = schema.field(name).type
         if not pa.types.is_integer(typ):
             raise ValueError(f"{path}: column {name!r} has type {typ}; expected integer ids")
+
+
+def _check_rows(path: Path, rows: int | None) -> None:
+    """Refuse a damaged split, or one whose rows are not those feature_map.json records."""
+    try:
+        got = pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowInvalid) as e:
+        raise StageOutputError(f"{path}: cannot open as Parquet ({str(e)[:160]}); the file is "
+                               f"damaged or truncated. {rebuild_hint(path)}") from None
+    if rows is not None and got != int(rows):
+        raise StageOutputError(f"{path}: {got} rows, but feature_map.json records {rows} for "
+                               f"train: the file is not the one encoded with it. "
+                               f"{rebuild_hint(path)}")
 
 
 def _check_labels(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -192,8 +205,13 @@ def compute(data_dir: str | Path, architecture: str | Path, out_parquet: str | P
     summary atomically; returns the pair table.
     """
     data_dir = Path(data_dir)
-    fmap = read_json(data_dir / "feature_map.json")
+    try:
+        fmap = read_json(data_dir / "feature_map.json")
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError: cut short, e.g. a full disk
+        raise StageOutputError(f"{data_dir / 'feature_map.json'}: not valid JSON; the file is "
+                               f"damaged or truncated. {rebuild_hint(data_dir / 'x')}") from None
     train = data_dir / fmap.get("files", {}).get("train", "train.parquet")
+    _check_rows(train, fmap.get("rows", {}).get("train"))
     pairs = fmap["pairs"]
     arch = _architecture_table(Path(architecture), pairs)
     cat_fields = [f["name"] for f in fmap["fields"] if f["type"] == "categorical"]

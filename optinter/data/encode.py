@@ -24,7 +24,7 @@ from optinter.data import presplit, sql
 from optinter.data.shuffle import shuffle_parquet
 from optinter.data.ingest import raw_meta
 from optinter.data.vocab import FieldCoder, check_split, iter_batches, split_codes
-from optinter.io import atomic_path, read_json, remove_stale, write_json
+from optinter.io import StageOutputError, atomic_path, read_json, remove_stale, write_json
 
 SPLITS = ("train", "valid", "test")
 LUT_MAX = 1 << 20             # id product spaces up to this get a dense lookup table ...
@@ -188,22 +188,33 @@ def scale(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _vocab_file(path: Path, read):
+    """read(path), or the rebuild of the vocab stage when its file is damaged or truncated."""
+    try:
+        return read(path)
+    except (ValueError, OSError, pa.ArrowInvalid) as e:  # JSONDecodeError is a ValueError
+        raise StageOutputError(f"{path}: cannot be read ({str(e).splitlines()[0][:160]}); the "
+                               f"file is damaged or truncated. Rebuild the vocab stage's files: "
+                               f"rm -r {path.parent} and run the same command again") from None
+
+
 def encode(raw_parquet: str | os.PathLike, vocab_dir: str | os.PathLike,
            out_dir: str | os.PathLike, duckdb_cfg: Mapping[str, Any] | None = None) -> dict:
     """Write train/valid/test.parquet and feature_map.json into `out_dir`; return the map."""
     raw, vocab_dir, out_dir = os.fspath(raw_parquet), Path(vocab_dir), Path(out_dir)
     for name in (*(f"{s}.parquet" for s in SPLITS), "feature_map.json"):
         remove_stale(out_dir / name)  # partial files of a killed run (atomic_path's .tmp)
-    stats = read_json(vocab_dir / "stats.json")
+    stats = _vocab_file(vocab_dir / "stats.json", read_json)
     meta = raw_meta(raw)
     if meta["source"].get("sha256") != stats["source"].get("sha256"):
         raise ValueError(f"{vocab_dir}: vocabularies were built from another raw file than {raw}")
-    coder = FieldCoder(pq.read_table(vocab_dir / "fields.parquet"))
+    coder = FieldCoder(_vocab_file(vocab_dir / "fields.parquet", pq.read_table))
     for f in stats["fields"]:
         if f["type"] == "categorical" and coder.size(f["name"]) != f["vocab_size"]:
             raise ValueError(f"{vocab_dir}: fields.parquet and stats.json disagree on {f['name']}")
     sizes = {f["name"]: f["vocab_size"] for f in stats["fields"] if f["type"] == "categorical"}
-    tables = pair_tables(pq.read_table(vocab_dir / "crosses.parquet"), stats["pairs"], sizes)
+    tables = pair_tables(_vocab_file(vocab_dir / "crosses.parquet", pq.read_table),
+                         stats["pairs"], sizes)
     schema = output_schema(stats)
     threads = max(1, int((duckdb_cfg or {}).get("threads") or 1))
     con = sql.connect(duckdb_cfg)
@@ -265,8 +276,8 @@ def _encode_rows(con, raw, stats, continuous, coder, tables, codes, writers, poo
             elif f["name"] in strings:
                 cols[f["name"]] = coder.encode(f["name"], table[f["name"]])[order]
         if bucketed:
-            buckets = sql.relation(con, "encode_buckets", raw=raw, fields=bucketed, lo=start,
-                                   hi=start + n).to_arrow_table()
+            buckets = sql.relation(con, "encode_buckets", raw=sql.literal_path(raw),
+                                   fields=bucketed, lo=start, hi=start + n).to_arrow_table()
             for name in bucketed:
                 cols[name] = coder.encode(name, buckets[name])[order]
         wide = {f["name"]: cols[f["name"]].astype(np.intp) for f in fields if f.get("crossed")}

@@ -15,10 +15,11 @@ import os
 from typing import Any, Mapping
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optinter.data import presplit, readers, sql
-from optinter.io import atomic_path, remove_stale
+from optinter.io import StageOutputError, atomic_path, remove_stale
 
 META_KEY = b"optinter"
 log = logging.getLogger(__name__)
@@ -63,18 +64,28 @@ def _click_join(con: duckdb.DuckDBPyConnection, src: readers.RawSource) -> dict:
     """Log how many click lines found their impression (a second pass over the imp.* files)."""
     (lines, joined), = sql.relation(con, "ingest_ipinyou_clicks", **src.params()).fetchall()
     files = lambda n, kind: f"{n} {kind}.* file{'s' * (n != 1)}"  # noqa: E731
-    log.info("%s: %d click lines in %s: %d joined an impression (bidid + creative), %d did not "
-             "(their impression is in none of the %s)", src.describe()["path"], lines,
-             files(len(src.clicks), "clk"), joined, lines - joined, files(len(src.paths), "imp"))
+    what = (f"{src.describe()['path']}: {lines} click lines in {files(len(src.clicks), 'clk')}: "
+            f"{joined} joined an impression (bidid + creative), {lines - joined} did not (their "
+            f"impression is in none of the {files(len(src.paths), 'imp')})")
+    if lines and not joined:  # every label would be 0: say why here, not "one label" later
+        raise readers.DataError(f"{what}; expected the clk.* and imp.* logs of the same days "
+                                "(e.g. both of training2nd): check source.logs or the folder")
+    log.info("%s", what)
     return {"lines": int(lines), "joined": int(joined)}
 
 
 def raw_meta(raw_parquet: str | os.PathLike) -> dict:
     """The footer meta written by `ingest`, plus `fields`: [(name, 'continuous'|'categorical')]."""
-    pf = pq.ParquetFile(raw_parquet)
+    try:
+        pf = pq.ParquetFile(raw_parquet)
+    except (OSError, pa.ArrowInvalid) as e:  # truncated (e.g. a full disk) or not Parquet
+        raise StageOutputError(f"{raw_parquet}: cannot open as Parquet ({str(e)[:160]}); the file "
+                               f"is damaged or truncated. Rebuild it: rm {raw_parquet} and run "
+                               "the same command again (the ingest stage writes it anew)") from None
     kv = pf.schema_arrow.metadata or {}
     if META_KEY not in kv:
-        raise ValueError(f"{raw_parquet}: not written by optinter.data.ingest (no footer meta)")
+        raise StageOutputError(f"{raw_parquet}: not written by optinter.data.ingest (no footer "
+                               f"meta); rm {raw_parquet} and run the same command again")
     meta = json.loads(kv[META_KEY])
     fields = []
     for f in pf.schema_arrow:

@@ -12,6 +12,7 @@ and encode SQL, written for the hashed split, read the files' split unchanged.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -58,11 +59,12 @@ def ingest_splits(fmt: str, source: Mapping[str, Any] | Sequence[Any],
     unexpected columns); nothing is left at `out_parquet` on failure.
     """
     out_parquet = Path(out_parquet)
-    remove_stale(out_parquet)
+    parts_prefix = f".{out_parquet.name}-parts-"  # the per-file Parquet folder below
+    remove_stale(out_parquet, glob.escape(parts_prefix) + "*")  # a killed run's, and its .tmp
     paths = split_paths(source)
     srcs = {s: readers.resolve_split(fmt, p) for s, p in paths.items()}
     out_parquet.parent.mkdir(parents=True, exist_ok=True)
-    parts = Path(tempfile.mkdtemp(prefix=f".{out_parquet.name}-parts-", dir=out_parquet.parent))
+    parts = Path(tempfile.mkdtemp(prefix=parts_prefix, dir=out_parquet.parent))
     con = sql.connect(duckdb_cfg)
     try:
         sql.execute(con, "presplit_macros")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +57,13 @@ class RawSource:
 
     def params(self) -> dict:
         """The named parameters of sql/ingest_{layout}.sql, except $out and $meta."""
+        # literal_path: the files resolved here, never a glob DuckDB would expand
         if self.layout == "ipinyou_logs":
-            return {"imp": [str(p) for p in self.paths], "clk": [str(p) for p in self.clicks],
+            return {"imp": [sql.literal_path(p) for p in self.paths],
+                    "clk": [sql.literal_path(p) for p in self.clicks],
                     "compression": self.compression}
-        params = {"path": str(self.paths[0]), "skip": self.skip, "compression": self.compression}
+        params = {"path": sql.literal_path(self.paths[0]), "skip": self.skip,
+                  "compression": self.compression}
         if self.layout == "ipinyou":
             params["ncols"] = self.ncols
         return params
@@ -207,13 +211,25 @@ def _with_digest(src: RawSource) -> RawSource:
                      src.compression, digest, files)
 
 
+# What reading a truncated or corrupt gzip file raises (gzip.BadGzipFile is an OSError).
+_DAMAGED = (EOFError, zlib.error, OSError)
+
+
+def _damaged(path: Path, err: Exception) -> DataError:
+    return DataError(f"{path}: damaged gzip file ({_first_line(err)}); the file is truncated or "
+                     "corrupt: copy or download it again (gzip -t checks it)")
+
+
 def _opening_lines(source: Path, what: str) -> list[str]:
     """The first lines of `source`, refused (naming `what` was expected) when it is missing,
-    a directory or empty."""
+    a directory, empty or a gzip file damaged at its start."""
     _existing(source, what)
     if source.is_dir():
         raise DataError(f"{source}: is a directory (expected {what})")
-    lines = _first_lines(source)
+    try:
+        lines = _first_lines(source)
+    except _DAMAGED as err:
+        raise _damaged(source, err) from None
     if not lines:
         raise DataError(f"{source}: empty file (expected {what})")
     return lines
@@ -305,14 +321,17 @@ def explain_failure(con: duckdb.DuckDBPyConnection, src: RawSource, err: Excepti
     for path, layout, skip in checks:
         try:
             if layout == "criteo_csv":  # a pre-split reczoo/BARS CSV (presplit_macros.sql)
-                rows = sql.relation(con, "presplit_first_problem", path=str(path), skip=skip,
-                                    compression=src.compression).fetchall()
+                rows = sql.relation(con, "presplit_first_problem", path=sql.literal_path(path),
+                                    skip=skip, compression=src.compression).fetchall()
             else:
-                rows = sql.relation(con, "ingest_first_problem", path=str(path), skip=skip,
-                                    compression=src.compression, sep=_SEP[layout],
+                rows = sql.relation(con, "ingest_first_problem", path=sql.literal_path(path),
+                                    skip=skip, compression=src.compression, sep=_SEP[layout],
                                     layout=layout, ncols=src.ncols).fetchall()
         except duckdb.Error as inner:  # the file cannot even be split into lines
-            ending = _line_ending_problem(path)
+            try:
+                ending = _line_ending_problem(path)
+            except _DAMAGED as damage:  # a truncated or corrupt .gz: say so, not why lines fail
+                return _damaged(path, damage)
             if ending:
                 return DataError(f"{path}: line {ending[0]}: {ending[1]}")
             return DataError(f"{path}: cannot be read as {src.fmt} text (plain or gzip, UTF-8, "

@@ -32,5 +32,6 @@ def shuffle_parquet(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, spl
     groups of `row_group_rows` (default ROW_GROUP_ROWS, read at call time)."""
     path, rows = Path(path), int(row_group_rows or ROW_GROUP_ROWS)
     with atomic_path(path, suffix=".parquet") as tmp:
-        rel = sql.relation(con, "shuffle_rows", src=os.fspath(path), order_seed=order_seed(split_seed))
+        rel = sql.relation(con, "shuffle_rows", src=sql.literal_path(path),
+                           order_seed=order_seed(split_seed))
         rel.to_parquet(os.fspath(tmp), compression="zstd", row_group_size=rows)

@@ -37,6 +37,16 @@ def quote_ident(name: str) -> str:
     return f'"{name}"'
 
 
+def literal_path(path: str | os.PathLike) -> str:
+    """`path` as a DuckDB file argument that names exactly that file.
+
+    DuckDB's readers expand * ? [ in every path they get (a file named `tr[a].txt` reads
+    `tra.txt`, one named `s*.txt` every s?.txt beside it), and have no escape character; a
+    one-character class [c] matches c literally, so each wildcard character is wrapped in one.
+    """
+    return re.sub(r"[*?\[]", lambda m: f"[{m.group()}]", os.fspath(path))
+
+
 @functools.lru_cache(maxsize=None)
 def load(name: str) -> tuple[str, ...]:
     """The statements of sql/{name}.sql, comments kept (DuckDB ignores them)."""

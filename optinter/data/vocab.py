@@ -130,7 +130,8 @@ def split_codes(con: duckdb.DuckDBPyConnection, raw: str, split: Split, rows: in
     """uint8 split code per row (0 train, 1 valid, 2 test) in row_id order; 1 byte per row."""
     codes = np.empty(rows, np.uint8)
     pos = 0
-    reader = sql.relation(con, "row_splits", raw=raw, **split.params()).to_arrow_reader(1 << 17)
+    reader = sql.relation(con, "row_splits", raw=sql.literal_path(raw),
+                          **split.params()).to_arrow_reader(1 << 17)
     for batch in reader:
         ids = batch.column(0).to_numpy()
         if ids.size and (ids[0] != pos or ids[-1] != pos + ids.size - 1):
@@ -299,15 +300,16 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
             s: (rows[s], p) for s, p in zip(rows, split_positives(raw, codes))}, min_split_rows)
         for w in warnings:
             log.warning("%s", w)
-        vocab = sql.relation(con, "vocab_fields", {"fields": crossed}, raw=raw, fields=crossed,
+        src = sql.literal_path(raw)  # the file itself, never a glob
+        vocab = sql.relation(con, "vocab_fields", {"fields": crossed}, raw=src, fields=crossed,
                              min_count=min_count, **sp.params()).to_arrow_table()
         if bucketed:
-            extra = sql.relation(con, "vocab_buckets", {"fields": bucketed}, raw=raw,
+            extra = sql.relation(con, "vocab_buckets", {"fields": bucketed}, raw=src,
                                  fields=bucketed, min_count=min_count, **sp.params()).to_arrow_table()
             vocab = pa.concat_tables([extra.cast(vocab.schema), vocab])
         stats_rows = {}
         if continuous and not log_bucket:
-            (row,) = sql.relation(con, "vocab_continuous", raw=raw, fields=continuous,
+            (row,) = sql.relation(con, "vocab_continuous", raw=src, fields=continuous,
                                   **sp.params()).fetchall()
             k = len(continuous)
             for i, f in enumerate(continuous):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from optinter.io import StageOutputError, rebuild_hint
+
 
 @dataclass(frozen=True)
 class Field:
@@ -95,9 +97,24 @@ class FeatureMap:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: feature_map.json not found") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON (line {e.lineno}): {e.msg}") from None
-        return cls.from_dict(raw, source=str(path), data_dir=path.parent)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            where = f" (line {e.lineno}): {e.msg}" if isinstance(e, json.JSONDecodeError) else ""
+            raise StageOutputError(f"{path}: not valid JSON{where}; the file is damaged or "
+                                   f"truncated. {rebuild_hint(path)}") from None
+        try:
+            return cls.from_dict(raw, source=str(path), data_dir=path.parent)
+        except (ValueError, AttributeError, TypeError) as e:
+            raise StageOutputError(f"{str(e).splitlines()[0]}; {rebuild_hint(path)}") from None
+
+    def check_split(self, split: str, rows: int) -> None:
+        """Refuse a split file whose row count is not the one feature_map.json records (a file
+        copied over another, or left from an older encode)."""
+        want = self.rows.get(split)
+        if want is not None and int(want) != rows:
+            path = self.path(split)
+            raise StageOutputError(f"{path}: {rows} rows, but feature_map.json records {want} "
+                                   f"for {split}: the file is not the one encoded with it. "
+                                   f"{rebuild_hint(path)}")
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "feature_map", data_dir: Path | None = None

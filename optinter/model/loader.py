@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from optinter.io import StageOutputError, rebuild_hint
 from optinter.model.featuremap import FeatureMap
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -76,12 +77,15 @@ class ParquetBatches:
         try:
             self.file = pq.ParquetFile(self.path)
         except (FileNotFoundError, OSError, pa.ArrowInvalid) as e:
-            raise ValueError(f"{self.path}: cannot open as Parquet: {e}") from None
+            raise StageOutputError(f"{self.path}: cannot open as Parquet ({str(e)[:160]}); the "
+                                   f"file is damaged or truncated. {rebuild_hint(self.path)}"
+                                   ) from None
         self._check_schema()
         md = self.file.metadata
         self.group_rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)],
                                    dtype=np.int64)
         self.rows = int(self.group_rows.sum())
+        fmap.check_split(split, self.rows)  # before any training on it
         width = len(self.cat_cols) + len(self.cont_cols) + len(self.cross_cols) + 1
         self.in_memory = self.rows * width * 4 <= in_memory_max_mb * 2**20
         self._data: Chunk | None = None
@@ -104,11 +108,13 @@ class ParquetBatches:
         for name, types in expect:
             idx = schema.get_field_index(name)
             if idx < 0:
-                raise ValueError(f"{self.path}: column {name!r} missing (feature_map.json "
-                                 f"lists it); expected types {types}")
+                raise StageOutputError(f"{self.path}: column {name!r} missing (feature_map.json "
+                                       f"lists it); expected types {types}. "
+                                       f"{rebuild_hint(self.path)}")
             if str(schema.field(idx).type) not in types:
-                raise ValueError(f"{self.path}: column {name!r} has type "
-                                 f"{schema.field(idx).type}, expected one of {types}")
+                raise StageOutputError(f"{self.path}: column {name!r} has type "
+                                       f"{schema.field(idx).type}, expected one of {types}. "
+                                       f"{rebuild_hint(self.path)}")
 
     def _read(self, groups: list[int]) -> Chunk:
         cols = ["row_id", "label"] + self.cat_cols + self.cont_cols + self.cross_cols

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from optinter.io import StageOutputError
 from optinter.model import native
 from optinter.model.featuremap import FeatureMap
 from optinter.model.layers import (CTRModel, FieldEmbedding, MLP, MultiTable, hadamard_pairs,
@@ -346,6 +347,10 @@ def load_choices(architecture, fmap: FeatureMap) -> list[str]:
             architecture = json.loads(Path(architecture).read_text())
         except FileNotFoundError:
             raise FileNotFoundError(f"{source}: architecture file not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):  # e.g. cut short by a full disk
+            raise StageOutputError(f"{source}: not valid JSON; the file is damaged or truncated. "
+                                   f"Rebuild it: rm {source} and run the same command again "
+                                   "(the search that wrote it runs again)") from None
     if isinstance(architecture, dict):
         if not isinstance(architecture.get("pairs"), list):
             raise ValueError(f"{source}: expected a 'pairs' list")

@@ -20,6 +20,7 @@ from optinter.io import atomic_path
 from optinter.model.layers import CTRModel
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc, log_loss_from_logits
+from optinter.model import checkpoint
 from optinter.model.sparse_adam import LazyAdam
 
 log = logging.getLogger(__name__)
@@ -188,36 +189,15 @@ class Trainer:
             torch.save(self.model.state_dict(), tmp)
 
     def restore_best(self) -> None:
-        path = self.ckpt_dir / "best.pt"
-        if path.exists():
-            self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        state = checkpoint.read_best(self.ckpt_dir, self.model)
+        if state is not None:
+            self.model.load_state_dict(state)
 
     def try_resume(self) -> bool:
-        import pickle
-        import re
-
-        from optinter.io import CheckpointError, remove_stale
-        for name in ("last.pt", "best.pt"):
-            remove_stale(self.ckpt_dir / name)  # a save killed midway: SIGKILL skips its cleanup
+        ckpt = checkpoint.read_last(self.ckpt_dir, self.model, self.fingerprint)
+        if ckpt is None:  # none, another configuration's, or set aside as unusable
+            return False
         path = self.ckpt_dir / "last.pt"
-        if not path.exists():
-            return False
-        try:
-            ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        except pickle.UnpicklingError as err:
-            # weights_only refused a pickled object (it could run code, e.g. a file planted on a
-            # shared file system): name the file, the object and the fix, and never repeat
-            # torch's advice to allow-list it or to retry with weights_only=False
-            name = re.search(r"GLOBAL ([\w.]+)", str(err))
-            why = f" ({name.group(1)})" if name else ""
-            raise CheckpointError(
-                f"{path}: refused to resume from it: it holds a pickled object other than "
-                f"tensors and plain numbers{why}, which could run code when loaded; optinter "
-                f"never writes one. Delete it (rm {path}) and run again: this training run "
-                f"then starts from its beginning") from None
-        if ckpt.get("fingerprint") != self.fingerprint:
-            log.warning("%s belongs to another configuration; starting afresh", path)
-            return False
         self.model.load_state_dict(ckpt["model"])
         for k, o in self.opts.items():
             o.load_state_dict(ckpt["opts"][k])

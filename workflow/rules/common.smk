@@ -4,13 +4,13 @@
 import glob
 import os
 from pathlib import Path
-from urllib.parse import urlparse
 
 from snakemake.exceptions import WorkflowError
 
 import optinter.config as oconfig
 from optinter.model.selection import RECIPE_KEYS
 from optinter.model.shortlist import settings as shortlist_settings
+import optinter.paths as opaths
 
 try:
     oconfig.validate(config, origin="config.yaml (with --config/--configfile overrides)")
@@ -69,11 +69,12 @@ def src(wc) -> dict:
 
 
 def url_file(url: str) -> str:
-    """File name a download is saved under: the last path segment of the URL."""
-    name = os.path.basename(urlparse(url).path)
-    if not name:
-        raise WorkflowError(f"cannot name the download of {url!r}: the URL has no file name")
-    return name
+    """File name a download is saved under: the last path segment of the URL, a plain file
+    name (optinter.paths; config validation has refused any other already)."""
+    try:
+        return opaths.url_file(url)
+    except ValueError as e:
+        raise WorkflowError(str(e)) from None
 
 
 def archive_path(wc) -> str:

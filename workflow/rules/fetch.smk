@@ -30,11 +30,12 @@ rule download:
         sha256=f"{RAW}/download/{{file}}.sha256",
     params:
         url=lambda wc: src(wc)["url"],
+        limits=config["download"],
         md5=lambda wc: src(wc).get("md5"),
         sha256=lambda wc: src(wc).get("sha256"),
     wildcard_constraints:
         dataset=DOWNLOADED,
-        file=r"[^/]+(?<!\.sha256)",
+        file=r"[^./][^/]*(?<!\.sha256)",
     log:
         "logs/download/{dataset}/{file}.log",
     threads: 1
@@ -59,7 +60,7 @@ rule extract_member:
         sha256=lambda wc: src(wc).get("member_sha256"),
     wildcard_constraints:
         dataset=WITH_MEMBER,
-        member=r"[^/]+",
+        member=r"[^./][^/]*",  # a plain file name (optinter.paths)
     log:
         "logs/extract_member/{dataset}/{member}.log",
     benchmark:
@@ -106,7 +107,7 @@ rule fetch_kaggle:
         sha256=lambda wc: src(wc).get("member_sha256"),
     wildcard_constraints:
         dataset=KAGGLE,
-        member=r"[^/]+(?<!\.sha256)",
+        member=r"[^./][^/]*(?<!\.sha256)",
     log:
         "logs/fetch_kaggle/{dataset}/{member}.log",
     threads: 1
@@ -128,12 +129,13 @@ rule download_split:
         sha256=f"{RAW}/splits/{{split}}/download/{{file}}.sha256",
     params:
         url=lambda wc: split_entry(wc)["url"],
+        limits=config["download"],
         md5=lambda wc: split_entry(wc).get("md5"),
         sha256=lambda wc: split_entry(wc).get("sha256"),
     wildcard_constraints:
         dataset=SPLIT_DOWNLOADED,
         split="train|valid|test",
-        file=r"[^/]+(?<!\.sha256)",
+        file=r"[^./][^/]*(?<!\.sha256)",
     log:
         "logs/download_split/{dataset}/{split}/{file}.log",
     threads: 1
@@ -158,7 +160,7 @@ rule extract_split:
     wildcard_constraints:
         dataset=PRESPLIT,
         split="train|valid|test",
-        member=r"[^/]+",
+        member=r"[^./][^/]*",  # a plain file name (optinter.paths)
     log:
         "logs/extract_split/{dataset}/{split}/{member}.log",
     benchmark:
