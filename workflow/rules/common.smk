@@ -217,9 +217,12 @@ def architecture_of(wc) -> str | None:
         return None
     if arch == "oracle":
         return f"results/{wc.dataset}/oracle/architecture.json"
-    per_seed = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
-    draw = f"/draw{run['draw']}" if "draw" in run else ""
-    return f"results/{wc.dataset}/{arch}{draw}{per_seed}/architecture.json"
+    parts = ["results", wc.dataset, arch]
+    if "draw" in run:
+        parts.append(f"draw{run['draw']}")
+    if "seed" in wc.keys():
+        parts.append(f"seed{wc.seed}")
+    return Path(*parts, "architecture.json").as_posix()
 
 
 def search_seed_cfg(wc) -> dict:
@@ -240,8 +243,8 @@ def draw_search_cfg(wc) -> dict:
 
 def search_ckpt(wc) -> str:
     """Supernet checkpoints, shared by the paper and validated recipes of one seed."""
-    tail = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
-    return f"data/checkpoints/{wc.dataset}/search{tail}"
+    tail = [f"seed{wc.seed}"] if "seed" in wc.keys() else []
+    return Path("data", "checkpoints", wc.dataset, "search", *tail).as_posix()
 
 
 def model_hp(wc) -> dict:
@@ -296,3 +299,21 @@ def final_outputs(dataset: str) -> list[str]:
         f"results/{dataset}/analysis/fig5_mi_by_method.png",
         f"results/{dataset}/analysis/fig6_mi_heatmap.png",
     ]
+
+
+# The planted benchmark's cases (workflow/rules/planted.smk, docs/planted.md).
+PLANTED = config["planted"]
+PL_CASES = [(int(n), int(s)) for n in PLANTED["sizes"] for s in PLANTED["seeds"]]
+PL_MODELS = oconfig.planted_models(PLANTED)
+PL_RANDOM = [n for n, run in oconfig.planted_runs(PLANTED).items() if "draw" in run]
+
+
+def planted_files(kind: str) -> list[str]:
+    """One file per case of the layout optinter.analysis.recovery reads (recovery.case_files)."""
+    from optinter.analysis.recovery import case_files
+
+    out = []
+    for size, seed in PL_CASES:
+        files = case_files(size, seed, PL_MODELS)[kind]
+        out += list(files.values()) if isinstance(files, dict) else [files]
+    return out

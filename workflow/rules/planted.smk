@@ -5,22 +5,6 @@
 # compares them:
 #   snakemake results/planted/recovery.json --cores 2
 
-PLANTED = config["planted"]
-PL_CASES = [(int(n), int(s)) for n in PLANTED["sizes"] for s in PLANTED["seeds"]]
-PL_MODELS = oconfig.planted_models(PLANTED)
-PL_RANDOM = [n for n, run in oconfig.planted_runs(PLANTED).items() if "draw" in run]
-
-
-def planted_files(kind: str) -> list[str]:
-    """One file per case of the layout optinter.analysis.recovery reads (recovery.case_files)."""
-    from optinter.analysis.recovery import case_files
-
-    out = []
-    for size, seed in PL_CASES:
-        files = case_files(size, seed, PL_MODELS)[kind]
-        out += list(files.values()) if isinstance(files, dict) else [files]
-    return out
-
 
 rule planted_recovery:
     input:
