@@ -533,7 +533,7 @@ def run_select(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arc
 
 def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_json, ckpt_dir,
               architecture=None, search_cfg: dict | None = None, on_step=None,
-              run: dict | None = None) -> dict:
+              run: dict | None = None, bundle_out=None, vocab_dir=None) -> dict:
     """Train any registered model with the shared loop and write its results json. `run`:
     the config `runs` entry it trains ({"name", "model", "architecture", "hp", ...}), kept in
     the json so the tables group runs by what they are, not by their names."""
@@ -555,6 +555,9 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
                       "architecture": str(architecture) if isinstance(architecture, (str, Path))
                       else None}, "run": run or {"name": name, "model": name}, **extra}
     write_json(out_json, out)
+    if bundle_out is not None:  # the trained model as an artifact (optinter/model/bundle.py)
+        from optinter.model.bundle import save as save_bundle
+        save_bundle(bundle_out, model, data_dir, vocab_dir, out, architecture)
     log.info("%s: valid AUC %.5f, test AUC %.5f, %d params -> %s", name, st.best_auc,
              test["auc"], out["params"], out_json)
     return out

@@ -271,6 +271,20 @@ def search_cfg(wc) -> dict | None:
     return None
 
 
+def predict_input(wc) -> str:
+    """The raw file configured as datasets.<dataset>.predict.<name> (rule predict)."""
+    files = dcfg(wc).get("predict", {})
+    if wc.name not in files:
+        raise WorkflowError(
+            f"datasets.{wc.dataset}.predict.{wc.name} is not set: name the raw file to score "
+            f"there (configured: {sorted(files) or 'none'}), or run python -m optinter.predict "
+            f"MODEL INPUT OUT on it")
+    if not os.path.exists(files[wc.name]):
+        raise WorkflowError(f"datasets.{wc.dataset}.predict.{wc.name}: {files[wc.name]} does "
+                            f"not exist (relative paths start at {os.getcwd()})")
+    return files[wc.name]
+
+
 def models(dataset: str) -> list[str]:
     """The dataset's `models` if it sets them, else the top-level list."""
     return config["datasets"][dataset].get("models", config["models"])
