@@ -214,7 +214,8 @@ use rule search_autofis as search_autofis_seed with:
 rule train_model:
     input:
         unpack(model_inputs),
-        vocab=f"{INTERIM}/vocab/stats.json",  # with fields / crosses.parquet: into the bundle
+        vocab=f"{INTERIM}/vocab/stats.json",  # the vocab stage's files go into the bundle
+        vocab_tables=[f"{INTERIM}/vocab/fields.parquet", f"{INTERIM}/vocab/crosses.parquet"],
     output:
         f"{RESULTS}/{{model}}.json",
         bundle=directory(f"{RESULTS}/{{model}}.model"),
