@@ -20,6 +20,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/planted.smk"
+include: "workflow/rules/predict.smk"
 
 
 localrules:

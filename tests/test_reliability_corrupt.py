@@ -19,7 +19,7 @@ from optinter.data.demo import generate
 from optinter.data.ingest import ingest
 from optinter.data.readers import DataError
 from optinter.io import StageOutputError
-from optinter.model.train import run_model
+from optinter.model.stages import run_model
 
 HP = {"batch_size": 300, "s1": 4, "s2": 3, "mlp": [16, 8], "lr": 3e-3, "lr_c": 3e-3,
       "lr_a": 1e-2, "l2_o": 0.0, "l2_c": 1e-6, "eps": 1e-8, "epochs": 2, "patience": 5}
@@ -230,7 +230,7 @@ def test_a_truncated_interim_file_names_the_rebuild(prepared, tmp_path, name):
 
 
 def test_a_truncated_architecture_names_the_rebuild(tiny_processed, tmp_path):
-    from optinter.model.train import run_search
+    from optinter.model.stages import run_search
     search = {"relaxation": "gumbel", "tau_start": 1.0, "tau_end": 0.05, "tau_decay_steps": 20,
               "mode": "joint", "factorize_table": "separate", "seed": 4}
     arch = tmp_path / "architecture.json"

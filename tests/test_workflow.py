@@ -67,6 +67,11 @@ def dry_run_jobs(cwd: Path, *args: str, env: dict | None = None) -> list[dict]:
     return jobs
 
 
+def first(job: dict) -> str:
+    """A job's first output (a training job's results JSON; its model bundle comes second)."""
+    return job.get("output", "").split(", ")[0]
+
+
 def resources(job: dict) -> dict[str, str]:
     return dict(item.split("=", 1) for item in job.get("resources", "").split(", ") if "=" in item)
 
@@ -103,7 +108,8 @@ def test_default_target_builds_the_demo_results(wf, cfg):
     assert runs == {(m, str(s)) for m in models for s in seeds}
     assert all(f"/{demo}/" in j.get("output", f"/{demo}/") for j in jobs)
     retrain = next(j for j in jobs if j["rule"] == "train_model")
-    assert retrain["output"] == f"results/{demo}/optinter.json"
+    # a training job's outputs: its results JSON, then its model bundle beside it
+    assert retrain["output"] == f"results/{demo}/optinter.json, results/{demo}/optinter.model"
     assert f"results/{demo}/search/architecture.json" in retrain["input"]
 
 
@@ -194,7 +200,7 @@ def test_tables_declare_every_run_they_read(wf, cfg):
     seeds = cfg["datasets"]["demo"].get("seeds", cfg["seeds"])
     assert {i for i in inputs if "/runs/" in i} == {
         f"results/demo/runs/{n}/seed{s}.json" for n in names for s in seeds}
-    autofis = next(j for j in jobs if j["output"] == "results/demo/runs/autofis/seed2.json")
+    autofis = next(j for j in jobs if first(j) == "results/demo/runs/autofis/seed2.json")
     assert "results/demo/search_autofis/seed2/architecture.json" in autofis["input"]
 
 
@@ -210,7 +216,7 @@ def test_a_new_ablation_is_one_runs_entry(wf, tmp_path):
     runs = [j for j in jobs if "/runs/wide_cross/" in j.get("output", "")]
     assert len(runs) == 3 and all(j["rule"] == "train_model_seed" for j in runs)
     assert "results/demo/search/seed1/architecture.json" in next(
-        j for j in runs if j["output"].endswith("seed1.json"))["input"]
+        j for j in runs if first(j).endswith("seed1.json"))["input"]
     assert "results/demo/runs/wide_cross/seed3.json" in next(
         j for j in jobs if j["rule"] == "tables")["input"]
     # an undeclared name is refused before any job, naming the key
@@ -222,7 +228,7 @@ def test_a_new_ablation_is_one_runs_entry(wf, tmp_path):
 def test_ablation_runs_get_their_own_search_or_s2(wf):
     jobs = dry_run_jobs(wf, "--forceall", "results/demo/runs/optinter_bilevel/seed1.json",
                         "results/demo/runs/optinter_m_s2_4/seed1.json")
-    by_output = {j["output"]: j for j in jobs}
+    by_output = {first(j): j for j in jobs}
     bilevel = by_output["results/demo/runs/optinter_bilevel/seed1.json"]
     assert "results/demo/search_bilevel/seed1/architecture.json" in bilevel["input"]
     assert by_output["results/demo/search_bilevel/seed1/architecture.json"]["rule"] == "search_mode_seed"
@@ -306,7 +312,7 @@ def test_planted_cases_flow_through_the_ordinary_rules(wf, cfg):
                       "train_model_seed": cases * n_runs, "planted_recovery": 1}
     size, seed = pl["sizes"][0], pl["seeds"][0]
     case = oc.planted_name(size, seed)
-    by_output = {j.get("output"): j for j in jobs}
+    by_output = {first(j): j for j in jobs}
     oracle = by_output[f"results/{case}/runs/oracle/seed{seed}.json"]
     assert f"results/{case}/oracle/architecture.json" in oracle["input"]
     rand = by_output[f"results/{case}/runs/random2/seed{seed}.json"]

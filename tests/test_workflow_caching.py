@@ -49,7 +49,8 @@ def _override(run: Path, tmp_path: Path, change: dict) -> list[dict]:
 
 def _label(job: dict) -> str:
     """The rule, and for training jobs the run: `train_model_seed:optinter/seed1`."""
-    m = re.match(r"results/\w+/(?:runs/)?(.+)\.json$", job.get("output", ""))
+    # the results JSON is a training job's first output (its model bundle the second)
+    m = re.match(r"results/\w+/(?:runs/)?(.+)\.json$", job.get("output", "").split(", ")[0])
     return f"{job['rule']}:{m.group(1)}" if job["rule"].startswith("train_model") else job["rule"]
 
 

@@ -245,6 +245,50 @@ def encode(raw_parquet: str | os.PathLike, vocab_dir: str | os.PathLike,
     return fmap
 
 
+def encode_rows(raw_parquet: str | os.PathLike, vocab_dir: str | os.PathLike,
+                out_parquet: str | os.PathLike, duckdb_cfg: Mapping[str, Any] | None = None) -> int:
+    """Encode every row of a raw.parquet (new rows, any source) with the vocabularies of
+    `vocab_dir` into one Parquet file of the processed layout, in row_id order: the same
+    field coder, scaling, log buckets and cross tables as `encode`, so a value the vocabularies
+    lack gets id 0 (OOV) exactly as in training. No split and no source check: the rows need
+    not come from the file the vocabularies were built from. Returns the number of rows."""
+    raw, vocab_dir = os.fspath(raw_parquet), Path(vocab_dir)
+    stats = read_json(vocab_dir / "stats.json")
+    meta = raw_meta(raw)
+    kinds = dict(meta["fields"])
+    for f in stats["fields"]:
+        if f["name"] not in kinds:
+            raise ValueError(f"{raw}: no column {f['name']!r}; the vocabularies (format "
+                             f"{stats['format']!r}) expect {[g['name'] for g in stats['fields']]}")
+        # a log-bucketed field is categorical in stats.json and a number in raw.parquet
+        if f["type"] == "continuous" and kinds[f["name"]] != "continuous" or (
+                f["type"] == "categorical" and kinds[f["name"]] != "categorical"
+                and not stats.get("log_bucket")):
+            raise ValueError(f"{raw}: column {f['name']!r} is {kinds[f['name']]}, the "
+                             f"vocabularies have it {f['type']}")
+    coder = FieldCoder(pq.read_table(vocab_dir / "fields.parquet"))
+    sizes = {f["name"]: f["vocab_size"] for f in stats["fields"] if f["type"] == "categorical"}
+    tables = pair_tables(pq.read_table(vocab_dir / "crosses.parquet"), stats["pairs"], sizes)
+    threads = max(1, int((duckdb_cfg or {}).get("threads") or 1))
+    codes = np.zeros(meta["rows"], np.uint8)  # every row goes to one file (split code 0)
+    con = sql.connect(duckdb_cfg)
+    try:
+        with contextlib.ExitStack() as stack:
+            pool = stack.enter_context(ThreadPoolExecutor(threads))
+            tmp = stack.enter_context(atomic_path(out_parquet, suffix=".parquet"))
+            writer = stack.enter_context(_writer(tmp, output_schema(stats)))
+            continuous = {n for n, k in meta["fields"] if k == "continuous"}
+            _encode_rows(con, raw, stats, continuous, coder, tables, codes, {"train": writer},
+                         pool, stack.enter_context(ThreadPoolExecutor(1)))
+            writer.close()
+            got = pq.ParquetFile(tmp).metadata.num_rows
+            if got != meta["rows"]:
+                raise ValueError(f"{raw}: encoded {got} of {meta['rows']} rows")
+    finally:
+        con.close()
+    return got
+
+
 def _writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
     """Byte-stream-split + zstd(1): half the CPU of dictionary encoding for 325 id columns, and
     smaller files (ids are small numbers, so their high bytes compress away)."""

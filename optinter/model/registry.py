@@ -4,7 +4,7 @@ param_groups(hp), sparse_parameters() (see layers.CTRModel).
 
 Models register themselves with `layers.register(name)`; this module imports every module that
 defines models, so MODELS is complete once it is imported. Nothing under optinter.model imports
-it except train.py (no import circle: registry -> baselines -> optinter -> layers).
+it except train.py and bundle.py (no import circle: registry -> baselines -> optinter -> layers).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from optinter.model.layers import count_parameters
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc, auc_standard_error
 from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
-from optinter.model import selection, shortlist
+from optinter.model import bundle, selection, shortlist
 from optinter.model.registry import get_model
 from optinter.model.train import Trainer, evaluate, pick_device, runtime
 
@@ -244,8 +244,9 @@ def run_select(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arc
 
 def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_json, ckpt_dir,
               architecture=None, search_cfg: dict | None = None, on_step=None,
-              run: dict | None = None) -> dict:
-    """Train any registered model with the shared loop and write its results json. `run`:
+              run: dict | None = None, bundle_out=None, vocab_dir=None) -> dict:
+    """Train any registered model with the shared loop and write its results json, and with
+    `bundle_out` the model bundle (bundle.py) beside it. `run`:
     the config `runs` entry it trains ({"name", "model", "architecture", "hp", ...}), kept in
     the json so the tables group runs by what they are, not by their names."""
     reused = _reuse_finalist(architecture, ckpt_dir)
@@ -270,6 +271,8 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
                       "architecture": str(architecture) if isinstance(architecture, (str, Path))
                       else None}, "run": run or {"name": name, "model": name}, **extra}
     write_json(out_json, out)
+    if bundle_out is not None:
+        bundle.save(bundle_out, model, data_dir, vocab_dir, out, architecture)
     log.info("%s: valid AUC %.5f, test AUC %.5f, %d params -> %s", name, st.best_auc,
              test["auc"], out["params"], out_json)
     return out

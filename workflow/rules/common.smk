@@ -220,9 +220,12 @@ def architecture_of(wc) -> str | None:
         return None
     if arch == "oracle":
         return f"results/{wc.dataset}/oracle/architecture.json"
-    per_seed = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
-    draw = f"/draw{run['draw']}" if "draw" in run else ""
-    return f"results/{wc.dataset}/{arch}{draw}{per_seed}/architecture.json"
+    parts = ["results", wc.dataset, arch]
+    if "draw" in run:
+        parts.append(f"draw{run['draw']}")
+    if "seed" in wc.keys():
+        parts.append(f"seed{wc.seed}")
+    return Path(*parts, "architecture.json").as_posix()
 
 
 def search_seed_cfg(wc) -> dict:
@@ -275,8 +278,8 @@ def finalist_search_cfg(wc) -> dict:
 
 def search_ckpt(wc) -> str:
     """Supernet checkpoints, shared by the paper and validated recipes of one seed."""
-    tail = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
-    return f"data/checkpoints/{wc.dataset}/search{tail}"
+    tail = [f"seed{wc.seed}"] if "seed" in wc.keys() else []
+    return Path("data", "checkpoints", wc.dataset, "search", *tail).as_posix()
 
 
 def model_hp(wc) -> dict:
@@ -302,6 +305,20 @@ def search_cfg(wc) -> dict | None:
     if name in FIXED_METHOD_MODELS:
         return {"factorize_table": search["factorize_table"]}
     return None
+
+
+def predict_input(wc) -> str:
+    """The raw file configured as datasets.<dataset>.predict.<name> (rule predict)."""
+    files = dcfg(wc).get("predict", {})
+    if wc.name not in files:
+        raise WorkflowError(
+            f"datasets.{wc.dataset}.predict.{wc.name} is not set: name the raw file to score "
+            f"there (configured: {sorted(files) or 'none'}), or run python -m optinter.predict "
+            f"MODEL INPUT OUT on it")
+    if not os.path.exists(files[wc.name]):
+        raise WorkflowError(f"datasets.{wc.dataset}.predict.{wc.name}: {files[wc.name]} does "
+                            f"not exist (relative paths start at {os.getcwd()})")
+    return files[wc.name]
 
 
 def models(dataset: str) -> list[str]:
@@ -342,3 +359,42 @@ def final_outputs(dataset: str) -> list[str]:
         f"results/{dataset}/analysis/fig5_mi_by_method.png",
         f"results/{dataset}/analysis/fig6_mi_heatmap.png",
     ]
+
+
+# The planted benchmark's cases (workflow/rules/planted.smk, docs/planted.md): config
+# `planted` ("") and each of planted.variants.
+PL_VARIANTS = oconfig.planted_variants(config)
+
+
+def pl_variant(wc) -> str:
+    return wc.get("variant", "")
+
+
+def planted_files(kind: str):
+    """One file per case of the layout optinter.analysis.recovery reads (recovery.case_files),
+    for the rule's planted configuration."""
+    from optinter.analysis.recovery import case_files
+
+    def files(wc) -> list[str]:
+        variant = pl_variant(wc)
+        pl = PL_VARIANTS[variant]
+        out = []
+        for size in pl["sizes"]:
+            for seed in pl["seeds"]:
+                f = case_files(size, seed, oconfig.planted_models(pl), variant=variant)[kind]
+                out += list(f.values()) if isinstance(f, dict) else [f]
+        return out
+
+    return files
+
+
+def planted_params(wc) -> dict:
+    """What the recovery report of the rule's planted configuration is told."""
+    variant = pl_variant(wc)
+    pl = PL_VARIANTS[variant]
+    return {"sizes": pl["sizes"], "seeds": pl["seeds"], "baselines": pl["baselines"],
+            "random": [n for n, run in oconfig.planted_runs(pl).items() if "draw" in run],
+            "variant": variant,
+            "settings": {"planted": pl, "search": {**config["search"], **pl["search"]},
+                         "hp": oconfig.preset_hparams(config, pl["hparams"], pl["hp"]),
+                         "train": config["train"]}}

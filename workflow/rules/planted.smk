@@ -5,41 +5,6 @@
 # compares them:
 #   snakemake results/planted/recovery.json --cores 2
 
-PL_VARIANTS = oconfig.planted_variants(config)
-
-
-def pl_variant(wc) -> str:
-    return wc.get("variant", "")
-
-
-def planted_files(kind: str):
-    """One file per case of the layout optinter.analysis.recovery reads (recovery.case_files),
-    for the rule's planted configuration."""
-    from optinter.analysis.recovery import case_files
-
-    def files(wc) -> list[str]:
-        variant = pl_variant(wc)
-        pl = PL_VARIANTS[variant]
-        out = []
-        for size in pl["sizes"]:
-            for seed in pl["seeds"]:
-                f = case_files(size, seed, oconfig.planted_models(pl), variant=variant)[kind]
-                out += list(f.values()) if isinstance(f, dict) else [f]
-        return out
-
-    return files
-
-
-def planted_params(wc) -> dict:
-    variant = pl_variant(wc)
-    pl = PL_VARIANTS[variant]
-    return {"sizes": pl["sizes"], "seeds": pl["seeds"], "baselines": pl["baselines"],
-            "random": [n for n, run in oconfig.planted_runs(pl).items() if "draw" in run],
-            "variant": variant,
-            "settings": {"planted": pl, "search": {**config["search"], **pl["search"]},
-                         "hp": {**config["hparams"][pl["hparams"]], **pl["hp"]},
-                         "train": config["train"]}}
-
 
 rule planted_recovery:
     input:

@@ -326,12 +326,16 @@ use rule search_autofis as search_autofis_seed with:
 
 
 # results/{dataset}/{model}.json: one run at train.seed; for model `optinter` this is the
-# re-train of the searched architecture (paper Alg. 2).
+# re-train of the searched architecture (paper Alg. 2). Beside each results JSON, the run's
+# model bundle {model}.model/ (optinter/model/bundle.py): weights, feature map, vocabularies.
 rule train_model:
     input:
         unpack(model_inputs),
+        vocab=f"{INTERIM}/vocab/stats.json",  # the vocab stage's files go into the bundle
+        vocab_tables=[f"{INTERIM}/vocab/fields.parquet", f"{INTERIM}/vocab/crosses.parquet"],
     output:
         f"{RESULTS}/{{model}}.json",
+        bundle=directory(f"{RESULTS}/{{model}}.model"),
     params:
         name=lambda wc: base_model(wc.model),
         run=run_cfg,
@@ -356,6 +360,7 @@ rule train_model:
 use rule train_model as train_model_seed with:
     output:
         f"{RESULTS}/runs/{{model}}/seed{{seed}}.json",
+        bundle=directory(f"{RESULTS}/runs/{{model}}/seed{{seed}}.model"),
     params:
         name=lambda wc: base_model(wc.model),
         run=run_cfg,
