@@ -317,18 +317,23 @@ def source_kind(ds: dict) -> str:
 
 
 def hparams(cfg: dict, dataset: str) -> dict:
-    """The hyper-parameter preset a dataset names."""
-    return cfg["hparams"][cfg["datasets"][dataset]["hparams"]]
+    """The general row of the hyper-parameter preset a dataset names (without its per-model
+    rows `models`: model_hparams adds the one of a model)."""
+    preset = cfg["hparams"][cfg["datasets"][dataset]["hparams"]]
+    return {k: v for k, v in preset.items() if k != "models"}
 
 
 def model_hparams(cfg: dict, dataset: str, model: str) -> dict:
     """What `model` (a registry name: optinter also for its searches) trains with on `dataset`:
-    the preset, then top-level models_hparams[model], then the dataset's models_hparams[model]
-    (Table IV's per-model rows differ per dataset, e.g. iPinYou's FM)."""
+    the preset's general row, its per-model row `models[model]` (a whole column of Table IV:
+    e.g. OptInter's lr 1e-4 under hparams.criteo), the dataset's `hp`, the top-level
+    models_hparams[model], then the dataset's own models_hparams[model] (only what differs
+    from its preset)."""
     ds = cfg["datasets"][dataset]
+    preset = cfg["hparams"][ds["hparams"]].get("models", {})
     own = ds.get("models_hparams", {})
-    return {**hparams(cfg, dataset), **ds.get("hp", {}), **cfg["models_hparams"].get(model, {}),
-            **own.get(model, {})}
+    return {**hparams(cfg, dataset), **preset.get(model, {}), **ds.get("hp", {}),
+            **cfg["models_hparams"].get(model, {}), **own.get(model, {})}
 
 
 def search_settings(cfg: dict, dataset: str) -> dict:
