@@ -1,8 +1,10 @@
-"""Raw Criteo / Avazu / iPinYou sources: locate the files, sniff their layout, explain bad input.
+"""Raw sources: locate the files, sniff their layout, explain bad input.
 
-The parsing itself is SQL (sql/ingest_*.sql); this module decides which SQL runs with which
-parameters and, when DuckDB rejects a file, finds the first offending line and says what is wrong
-with it in a `DataError` naming the file and the line.
+The built-in Criteo / Avazu / iPinYou layouts and `format: table` (any file DuckDB reads) are
+all read by one reader (optinter.data.table: a declared column list over SQL source views);
+this module finds the files, picks the layout and, when DuckDB rejects a built-in layout's
+file, finds the first offending line and says what is wrong with it in a `DataError` naming
+the file and the line.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import gzip
 import hashlib
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Mapping
 
 import duckdb
 
-from optinter.data import sql
+from optinter.data import sql, table
 from optinter.io import file_digest
 
-FORMATS = ("criteo", "avazu", "ipinyou")
+FORMATS = ("criteo", "avazu", "ipinyou", "table")
 AVAZU_HEADER = (
     "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"
     "app_category,device_id,device_ip,device_model,device_type,device_conn_type,"
@@ -42,7 +45,9 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class RawSource:
-    """What to read and how: `layout` picks sql/ingest_{layout}.sql."""
+    """What to read and how: `layout` picks the column list and source view (table.PRESETS;
+    csv / tsv / parquet / json for `format: table`, whose own `spec` and `read` options come
+    from the dataset)."""
 
     fmt: str
     layout: str
@@ -53,6 +58,8 @@ class RawSource:
     compression: str = "none"
     sha256: str = ""
     files: tuple[dict, ...] = field(default=(), compare=False)
+    spec: table.TableSpec | None = field(default=None, compare=False)
+    read: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def params(self) -> dict:
         """The named parameters of sql/ingest_{layout}.sql, except $out and $meta."""
@@ -203,8 +210,7 @@ def _with_digest(src: RawSource) -> RawSource:
     else:  # a directory of logs: hash of the sorted "name sha256" lines
         lines = "".join(f"{Path(f['path']).name} {f['sha256']}\n" for f in files)
         digest = hashlib.sha256(lines.encode()).hexdigest()
-    return RawSource(src.fmt, src.layout, src.paths, src.clicks, src.skip, src.ncols,
-                     src.compression, digest, files)
+    return replace(src, sha256=digest, files=files)
 
 
 def _opening_lines(source: Path, what: str) -> list[str]:
@@ -219,10 +225,42 @@ def _opening_lines(source: Path, what: str) -> list[str]:
     return lines
 
 
-def resolve(fmt: str, source: str | Path) -> RawSource:
-    """Check `source` exists and is non-empty, detect gzip, header line and iPinYou layout."""
+def _compression_any(path: Path) -> str:
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    return "gzip" if magic[:2] == b"\x1f\x8b" else "zstd" if magic == b"\x28\xb5\x2f\xfd" else "none"
+
+
+def resolve_table(source: str | Path, spec: Mapping[str, Any]) -> RawSource:
+    """A `format: table` file: its kind (read.format or the file name), its compression, and
+    the dataset's declared columns (`spec`: label, numeric, categorical, missing, read)."""
+    source = Path(source)
+    read = dict(spec.get("read") or {})
+    try:
+        kind = table.file_kind(source, read)
+        columns = table.TableSpec.from_config(spec, kind)
+    except ValueError as err:
+        raise DataError(str(err)) from None
+    _existing(source, f"a {kind} file with the declared columns")
+    if source.is_dir():
+        raise DataError(f"{source}: is a directory (expected a {kind} file)")
+    comp = "none" if kind == "parquet" else _compression_any(source)
+    if kind in ("csv", "tsv") and not read.get("header", True) and not columns.names:
+        raise DataError(f"{source}: read.header is false but read.names is empty (expected "
+                        "the file's column names in order)")
+    return _with_digest(RawSource("table", kind, (source,), compression=comp, spec=columns,
+                                  read=read))
+
+
+def resolve(fmt: str, source: str | Path, spec: Mapping[str, Any] | None = None) -> RawSource:
+    """Check `source` exists and is non-empty, detect gzip, header line and iPinYou layout.
+    `spec`: a `format: table` dataset's column keys (resolve_table)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "table":
+        if spec is None:
+            raise ValueError("format table needs the dataset's label and columns")
+        return resolve_table(source, spec)
     source = Path(source)
     if fmt == "ipinyou" and source.is_dir():
         return _with_digest(_ipinyou_logs(source))
@@ -260,7 +298,8 @@ def resolve(fmt: str, source: str | Path) -> RawSource:
                                   compression=comp))
 
 
-def resolve_split(fmt: str, source: str | Path) -> RawSource:
+def resolve_split(fmt: str, source: str | Path,
+                  spec: Mapping[str, Any] | None = None) -> RawSource:
     """`resolve` for one file of a pre-split source (optinter.data.presplit).
 
     Criteo files may also come in the reczoo/BARS Criteo_x4 CSV layout (header line
@@ -269,7 +308,7 @@ def resolve_split(fmt: str, source: str | Path) -> RawSource:
     other file is read as `resolve` reads it (Avazu_x4 is the Avazu layout, header included).
     """
     if fmt != "criteo":
-        return resolve(fmt, source)
+        return resolve(fmt, source, spec)
     source = Path(source)
     what = ("a reczoo/BARS Criteo_x4 CSV (header line Label,I1,...,I13,C1,...,C26) or a "
             "Criteo DAC TSV without header")
