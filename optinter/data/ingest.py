@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import duckdb
 import pyarrow.parquet as pq
 
-from optinter.data import presplit, readers, sql, table
+from optinter.data import presplit, readers, sql
 from optinter.io import atomic_path, remove_stale
 
 META_KEY = b"optinter"
@@ -49,7 +49,7 @@ def ingest(fmt: str, source: str | os.PathLike, out_parquet: str | os.PathLike,
     con = sql.connect(duckdb_cfg)
     try:
         with atomic_path(out_parquet, suffix=".parquet") as tmp:
-            table.copy_raw(con, src, tmp, meta)
+            readers.copy_raw(con, src, tmp, meta)
             rows = pq.ParquetFile(tmp).metadata.num_rows
             if rows == 0:
                 raise readers.DataError(f"{src.describe()['path']}: no data lines "

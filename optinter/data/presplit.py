@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from optinter.data import readers, sql, table
+from optinter.data import readers, sql
 from optinter.io import atomic_path, remove_stale
 
 SPLITS = ("train", "valid", "test")
@@ -69,7 +69,7 @@ def ingest_splits(fmt: str, source: Mapping[str, Any] | Sequence[Any],
         rows = {}
         for s, src in srcs.items():
             part = parts / f"{s}.parquet"
-            table.copy_raw(con, src, part, "{}")
+            readers.copy_raw(con, src, part, "{}")
             rows[s] = pq.ParquetFile(part).metadata.num_rows
             if rows[s] == 0:
                 raise readers.DataError(f"{src.paths[0]}: no data lines (expected at least one "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -39,8 +40,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEX8 = re.compile(r"[0-9a-f]{8}")
 
 
-class DataError(ValueError):
-    """Bad raw input. The message names the file, the line (when there is one) and the fix."""
+DataError = table.DataError  # bad raw input: file, line or row, column, what was expected
 
 
 @dataclass(frozen=True)
@@ -335,6 +335,30 @@ def _ipinyou_logs(folder: Path) -> RawSource:
     if len(comps) > 1:
         raise DataError(f"{folder}: mixes gzip and plain logs; compress all or none")
     return RawSource("ipinyou", "ipinyou_logs", imp, clk, compression=comps.pop())
+
+
+def copy_raw(con: duckdb.DuckDBPyConnection, src: RawSource, out: str | Path,
+             meta: Mapping | str) -> None:
+    """Read `src` through the one reader (optinter.data.table: its source view, derived
+    columns, sql/ingest_table.sql) into raw.parquet `out` with footer `meta`; raise DataError
+    naming the file, the line or row, the column and what was expected."""
+    spec = table.spec_of(src)
+    meta_json = meta if isinstance(meta, str) else json.dumps(meta, sort_keys=True)
+    try:
+        sql.execute(con, spec.source, idents=spec.idents(), **table.params(con, src, spec))
+        sql.execute(con, spec.derive)
+    except duckdb.Error as err:
+        raise table.read_error(src, err) from err
+    if spec.check:
+        table.check_columns(con, src, spec)
+    try:
+        sql.execute(con, "ingest_table", idents=spec.idents(), check=spec.check, label=spec.label,
+                    numeric=list(spec.numeric), missing=spec.missing_values(), out=str(out),
+                    meta=meta_json)
+    except duckdb.Error as err:
+        if not spec.check:  # a built-in layout: its first bad line, line endings, ...
+            raise explain_failure(con, src, err) from err
+        raise table.first_problem(con, src, err) from err
 
 
 def explain_failure(con: duckdb.DuckDBPyConnection, src: RawSource, err: Exception) -> DataError:

@@ -13,7 +13,7 @@ projection itself (label 0/1, numbers).
 
 from __future__ import annotations
 
-import json
+import csv
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +46,11 @@ IPINYOU_NAMES = ("click", "weekday", "hour", "bidid", "timestamp", "logtype", "i
 IPINYOU_FIELDS = ("weekday", "hour", "IP", "region", "city", "adexchange", "domain", "slotid",
                   "slotwidth", "slotheight", "slotvisibility", "slotformat", "creative",
                   "advertiser", "useragent", "slotprice")
+
+
+class DataError(ValueError):
+    """Bad raw input. The message names the file, the line or row (when there is one), the
+    column and what was expected (also optinter.data.readers.DataError)."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ def file_kind(path: Path, read: Mapping[str, Any]) -> str:
     return kind
 
 
-def params(src, spec: TableSpec) -> dict:
+def params(con: duckdb.DuckDBPyConnection, src, spec: TableSpec) -> dict:
     """The named parameters of the source view's SQL for raw source `src` (readers.RawSource)."""
     if spec.source == "read_ipinyou_logs":
         return {"imp": [str(p) for p in src.paths], "clk": [str(p) for p in src.clicks],
@@ -135,10 +140,10 @@ def params(src, spec: TableSpec) -> dict:
     if spec.source == "read_table_json":
         return {"path": path, "compression": src.compression}
     if spec.source == "read_table_csv":
-        read = src.read
-        delim = read.get("delimiter", "\t" if src.layout == "tsv" else ",")
-        return {"path": path, "delim": delim, "header": bool(read.get("header", True)),
-                "names": list(spec.names), "compression": src.compression}
+        header = bool(src.read.get("header", True))
+        names = header_names(con, src) if header else list(spec.names)
+        return {"path": path, "delim": _delimiter(src), "skip": int(header),
+                "columns": {n: "VARCHAR" for n in names}, "compression": src.compression}
     out = {"path": path, "skip": src.skip, "compression": src.compression}
     if spec.source == "read_lines":
         out.update(sep=_SEP[src.layout], layout=src.layout, ncols=src.ncols)
@@ -146,6 +151,26 @@ def params(src, spec: TableSpec) -> dict:
 
 
 _SEP = {"criteo": "\t", "avazu": ",", "ipinyou": "\t"}
+
+
+def _delimiter(src) -> str:
+    return src.read.get("delimiter", "\t" if src.layout == "tsv" else ",")
+
+
+def header_names(con: duckdb.DuckDBPyConnection, src) -> list[str]:
+    """The column names on line 1 of a CSV / TSV source (quotes as CSV has them)."""
+    path = src.paths[0]
+    rows = sql.relation(con, "read_header_line", path=str(path),
+                        compression=src.compression).fetchall()
+    first = rows[0][0] or "" if rows else ""
+    names = next(csv.reader([first.removeprefix("\ufeff").rstrip("\r\n")],
+                            delimiter=_delimiter(src)), [])
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if not names or dup or "" in names:
+        why = f"the column {dup[0]!r} twice" if dup else "an empty column name"
+        raise DataError(f"{path}: line 1 (the header): found {why if names else 'no names'} "
+                        f"(expected one name per column, delimiter {_delimiter(src)!r})")
+    return names
 
 
 def spec_of(src) -> TableSpec:
@@ -158,53 +183,25 @@ def spec_of(src) -> TableSpec:
     return spec
 
 
-def copy_raw(con: duckdb.DuckDBPyConnection, src, out: str | Path, meta: Mapping | str) -> None:
-    """Read raw source `src` into raw.parquet `out` (footer `meta`); raise readers.DataError
-    naming the file, the line or row, the column and what was expected."""
-    from optinter.data import readers  # readers imports this module
-
-    spec = spec_of(src)
-    meta_json = meta if isinstance(meta, str) else json.dumps(meta, sort_keys=True)
-    try:
-        sql.execute(con, spec.source, idents=spec.idents(), **params(src, spec))
-        sql.execute(con, spec.derive)
-    except duckdb.Error as err:
-        raise _read_error(src, err) from err
-    if spec.check:
-        _check_columns(con, src, spec)
-    try:
-        sql.execute(con, "ingest_table", idents=spec.idents(), check=spec.check, label=spec.label,
-                    numeric=list(spec.numeric), missing=spec.missing_values(), out=str(out),
-                    meta=meta_json)
-    except duckdb.Error as err:
-        if not spec.check:  # a built-in layout: its first bad line, line endings, ...
-            raise readers.explain_failure(con, src, err) from err
-        raise _table_failure(con, src, err) from err
-
-
-def _where(src, row: int) -> str:
+def where(src, row: int) -> str:
     """'line N' of a text file (the header line counted), else 'row N'."""
     if src.layout in ("csv", "tsv"):
         return f"line {row + (1 if src.read.get('header', True) else 0)}"
     return f"line {row}" if src.layout == "json" else f"row {row}"
 
 
-def _table_failure(con, src, err: Exception):
-    from optinter.data.readers import DataError
-
+def first_problem(con, src, err: Exception):
     try:
         rows = sql.relation(con, "ingest_table_first_problem").fetchall()
     except duckdb.Error as inner:
-        return _read_error(src, inner)
+        return read_error(src, inner)
     if rows:
-        return DataError(f"{src.paths[0]}: {_where(src, rows[0][0])}: {rows[0][1]}")
-    return _read_error(src, err)
+        return DataError(f"{src.paths[0]}: {where(src, rows[0][0])}: {rows[0][1]}")
+    return read_error(src, err)
 
 
-def _read_error(src, err: Exception):
+def read_error(src, err: Exception):
     """DuckDB's own refusal of a file (CSV structure, not Parquet, ...) as one line."""
-    from optinter.data.readers import DataError
-
     text = str(err).strip()
     first = text.splitlines()[0] if text else type(err).__name__
     m = _CSV_LINE.search(text)
@@ -217,15 +214,12 @@ def _read_error(src, err: Exception):
 
 
 def _shown_delim(src) -> str:
-    delim = src.read.get("delimiter", "\t" if src.layout == "tsv" else ",")
-    return repr(delim)
+    return repr(_delimiter(src))
 
 
-def _check_columns(con, src, spec: TableSpec) -> None:
+def check_columns(con, src, spec: TableSpec) -> None:
     """Every declared column is in the file: else one message naming the missing ones and
     what the file has."""
-    from optinter.data.readers import DataError
-
     have = [r[0] for r in con.sql("DESCRIBE table_rows").fetchall()
             if r[0] not in ("optinter_row", "optinter_problem")]
     want = [spec.label, *spec.numeric, *spec.categorical]
