@@ -77,10 +77,12 @@ class TableSpec:
         return list(self.missing) if self.missing else [""] * len(self.categorical)
 
     def idents(self) -> dict[str, list[str]]:
-        nums = list(self.numeric)
+        nums, cats = list(self.numeric), list(self.categorical)
         return {"label": [self.label], "integer": nums if self.integer else [],
                 "numeric": [] if self.integer else nums,
-                "categorical": list(self.categorical), "names": list(self.names)}
+                # a built-in layout's categoricals are text already, never NULL: as they are
+                "categorical": cats if self.check else [], "text": [] if self.check else cats,
+                "names": list(self.names)}
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any], kind: str) -> "TableSpec":
