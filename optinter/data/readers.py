@@ -248,8 +248,9 @@ def resolve_table(source: str | Path, spec: Mapping[str, Any]) -> RawSource:
     if kind in ("csv", "tsv") and not read.get("header", True) and not columns.names:
         raise DataError(f"{source}: read.header is false but read.names is empty (expected "
                         "the file's column names in order)")
-    return _with_digest(RawSource("table", kind, (source,), compression=comp, spec=columns,
-                                  read=read))
+    skip = int(kind in ("csv", "tsv") and read.get("header", True))
+    return _with_digest(RawSource("table", kind, (source,), skip=skip, compression=comp,
+                                  spec=columns, read=read))
 
 
 def resolve(fmt: str, source: str | Path, spec: Mapping[str, Any] | None = None) -> RawSource:

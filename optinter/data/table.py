@@ -29,6 +29,7 @@ _EXT = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq
         ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_SEP = {"criteo": "\t", "avazu": ",", "ipinyou": "\t"}  # the built-in text layouts' delimiters
 
 CRITEO_NAMES = ("label", *(f"I{k}" for k in range(1, 14)), *(f"C{k}" for k in range(1, 27)))
 CRITEO_CSV_NAMES = ("Label", *CRITEO_NAMES[1:])
@@ -152,9 +153,6 @@ def params(con: duckdb.DuckDBPyConnection, src, spec: TableSpec) -> dict:
     return out
 
 
-_SEP = {"criteo": "\t", "avazu": ",", "ipinyou": "\t"}
-
-
 def _delimiter(src) -> str:
     return src.read.get("delimiter", "\t" if src.layout == "tsv" else ",")
 
@@ -192,7 +190,9 @@ def where(src, row: int) -> str:
     return f"line {row}" if src.layout == "json" else f"row {row}"
 
 
-def first_problem(con, src, err: Exception):
+def first_problem(con, src, err: Exception) -> DataError:
+    """The DataError for a failed format-table COPY: its first bad row (file, line or row,
+    column, what was expected), else DuckDB's own refusal of the file."""
     try:
         rows = sql.relation(con, "ingest_table_first_problem").fetchall()
     except duckdb.Error as inner:
@@ -202,7 +202,7 @@ def first_problem(con, src, err: Exception):
     return read_error(src, err)
 
 
-def read_error(src, err: Exception):
+def read_error(src, err: Exception) -> DataError:
     """DuckDB's own refusal of a file (CSV structure, not Parquet, ...) as one line."""
     text = str(err).strip()
     first = text.splitlines()[0] if text else type(err).__name__
@@ -222,7 +222,7 @@ def _shown_delim(src) -> str:
 def check_columns(con, src, spec: TableSpec) -> None:
     """Every declared column is in the file: else one message naming the missing ones and
     what the file has."""
-    have = [r[0] for r in con.sql("DESCRIBE table_rows").fetchall()
+    have = [r[0] for r in sql.relation(con, "read_columns").fetchall()
             if r[0] not in ("optinter_row", "optinter_problem")]
     want = [spec.label, *spec.numeric, *spec.categorical]
     missing = [c for c in want if c not in have]
