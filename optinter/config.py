@@ -34,7 +34,10 @@ FORMAT_DEFAULTS = {
     "criteo": {"min_count": 20, "cross_min_count": 20, "split": PAPER_SPLIT, "hparams": "criteo"},
     "avazu": {"min_count": 5, "cross_min_count": 5, "split": PAPER_SPLIT, "hparams": "avazu"},
     "ipinyou": {"min_count": 5, "cross_min_count": 5, "split": PAPER_SPLIT, "hparams": "ipinyou"},
+    # your own data (format table): Avazu's / iPinYou's thresholds, Table IV's Criteo column
+    "table": {"min_count": 5, "cross_min_count": 5, "split": PAPER_SPLIT, "hparams": "criteo"},
 }
+TABLE_KEYS = ("label", "categorical", "numeric", "missing", "read")
 
 # A pre-split source (source.splits: train / valid / test files, e.g. the reczoo/BARS splits)
 # is not re-split: its default split takes the files as they are, with train.parquet in a seeded
@@ -249,6 +252,7 @@ def _check_references(cfg: dict, origin: str, defaulted: dict | None = None) -> 
         if "generate" in src and ds["format"] != "criteo":
             problems.append(f"datasets.{name}.source.generate: the generator writes the criteo "
                             f"layout, but format is {ds['format']!r}")
+        problems += _table_problems(name, ds)
         if "logs" in src and "member" in src:
             problems.append(f"datasets.{name}.source: give either `member` or `logs`, not both")
     problems += _run_problems(cfg)
@@ -257,6 +261,64 @@ def _check_references(cfg: dict, origin: str, defaulted: dict | None = None) -> 
         problems.append(f"planted.hparams: {planted['hparams']!r} is not a key of hparams")
     if problems:
         raise ConfigError(f"{origin}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _column_name(entry) -> str:
+    return entry if isinstance(entry, str) else entry["name"]
+
+
+def _table_problems(name: str, ds: dict) -> list[str]:
+    """Format table's columns: each named once, the label not a feature, no reserved name,
+    the pairs among the categorical columns (any format's pairs: two distinct columns, each
+    pair once)."""
+    out = []
+    cats = [_column_name(c) for c in ds.get("categorical", [])]
+    nums = list(ds.get("numeric", []))
+    if ds["format"] != "table":
+        out += [f"datasets.{name}.{key}: only format table declares its columns (format "
+                f"{ds['format']} has its own)" for key in TABLE_KEYS if key in ds]
+    else:
+        seen: dict[str, int] = {}
+        for col in [ds["label"], *nums, *cats]:
+            seen[col] = seen.get(col, 0) + 1
+        dup = [c for c, n in seen.items() if n > 1]
+        if dup:
+            out.append(f"datasets.{name}: column {dup[0]!r} is declared more than once (label, "
+                       "numeric and categorical columns are distinct)")
+        reserved = [c for c in (*nums, *cats) if c in ("row_id", "label")]
+        if reserved:
+            out.append(f"datasets.{name}: a feature column cannot be called {reserved[0]!r} "
+                       "(raw.parquet's own row_id and label columns)")
+        read = ds.get("read", {})
+        if read.get("header") is False and not read.get("names"):
+            out.append(f"datasets.{name}.read: header: false needs names (the file's columns "
+                       "in order)")
+    pairs = [tuple(p) for p in ds.get("pairs", [])]
+    for i, (a, b) in enumerate(pairs):
+        if a == b:
+            out.append(f"datasets.{name}.pairs[{i}]: [{a}, {b}] crosses a column with itself")
+        elif cats and not {a, b} <= set(cats):
+            bad = next(c for c in (a, b) if c not in cats)
+            out.append(f"datasets.{name}.pairs[{i}]: {bad!r} is not a categorical column "
+                       f"({', '.join(cats)})")
+    keys = [frozenset(p) for p in pairs]
+    if len(set(keys)) != len(keys):
+        out.append(f"datasets.{name}.pairs: a pair is listed twice")
+    return out
+
+
+def table_spec(ds: dict) -> dict | None:
+    """What ingest needs of a `format: table` dataset (optinter.data.table.TableSpec), None
+    for a built-in format."""
+    if ds["format"] != "table":
+        return None
+    return {k: copy.deepcopy(ds[k]) for k in TABLE_KEYS if k in ds}
+
+
+def field_min_counts(ds: dict) -> dict[str, int]:
+    """The categorical columns of a `format: table` dataset with their own min_count."""
+    return {c["name"]: int(c["min_count"]) for c in ds.get("categorical", [])
+            if isinstance(c, dict) and "min_count" in c}
 
 
 def _run_problems(cfg: dict) -> list[str]:
@@ -363,19 +425,30 @@ def source_kind(ds: dict) -> str:
     return next(kind for kind in SOURCE_KINDS if kind in ds["source"])
 
 
+def preset_hparams(cfg: dict, preset: str, over: dict | None = None) -> dict:
+    """The general row of hyper-parameter preset `preset` (without its per-model rows
+    `models`), with `over` over it."""
+    row = {k: v for k, v in cfg["hparams"][preset].items() if k != "models"}
+    return {**row, **(over or {})}
+
+
 def hparams(cfg: dict, dataset: str) -> dict:
-    """The hyper-parameter preset a dataset names."""
-    return cfg["hparams"][cfg["datasets"][dataset]["hparams"]]
+    """The general row of the hyper-parameter preset a dataset names (model_hparams adds the
+    per-model row of a model)."""
+    return preset_hparams(cfg, cfg["datasets"][dataset]["hparams"])
 
 
 def model_hparams(cfg: dict, dataset: str, model: str) -> dict:
     """What `model` (a registry name: optinter also for its searches) trains with on `dataset`:
-    the preset, then top-level models_hparams[model], then the dataset's models_hparams[model]
-    (Table IV's per-model rows differ per dataset, e.g. iPinYou's FM)."""
+    the preset's general row, its per-model row `models[model]` (a whole column of Table IV:
+    e.g. OptInter's lr 1e-4 under hparams.criteo), the dataset's `hp`, the top-level
+    models_hparams[model], then the dataset's own models_hparams[model] (only what differs
+    from its preset)."""
     ds = cfg["datasets"][dataset]
+    preset = cfg["hparams"][ds["hparams"]].get("models", {})
     own = ds.get("models_hparams", {})
-    return {**hparams(cfg, dataset), **ds.get("hp", {}), **cfg["models_hparams"].get(model, {}),
-            **own.get(model, {})}
+    return {**hparams(cfg, dataset), **preset.get(model, {}), **ds.get("hp", {}),
+            **cfg["models_hparams"].get(model, {}), **own.get(model, {})}
 
 
 def search_settings(cfg: dict, dataset: str) -> dict:

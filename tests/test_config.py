@@ -22,7 +22,8 @@ def test_repository_config_is_valid(raw_cfg):
     cfg = oc.validate(copy.deepcopy(raw_cfg))
     assert cfg["default_dataset"] in cfg["datasets"]
     for name in cfg["datasets"]:
-        assert oc.hparams(cfg, name) is cfg["hparams"][cfg["datasets"][name]["hparams"]]
+        preset = cfg["hparams"][cfg["datasets"][name]["hparams"]]
+        assert oc.hparams(cfg, name) == {k: v for k, v in preset.items() if k != "models"}
 
 
 def _resolve(root: dict, schema: dict) -> dict:

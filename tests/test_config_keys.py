@@ -118,7 +118,9 @@ def schema_keys() -> dict[str, set[str]]:
         "train": set(props["train"]["properties"]),
         "search": set(props["search"]["properties"]),
         "search.select": set(props["search"]["properties"]["select"]["properties"]),
-        "hp": set(root["$defs"]["hparams_preset"]["properties"]) | set(mh["properties"]),
+        # `models` of a preset holds its per-model rows (read by optinter.config), no hp key
+        "hp": (set(root["$defs"]["hparams_preset"]["properties"]) - {"models"})
+              | set(mh["properties"]),
     }
 
 

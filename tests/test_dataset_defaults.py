@@ -38,7 +38,24 @@ def test_a_two_line_dataset_gets_its_formats_paper_defaults(raw_cfg, fmt, count,
     assert ds["split"] == {"train": 0.7, "valid": 0.1, "test": 0.2, "seed": 2022,
                            "order": "shuffled"}
     assert ds["min_split_rows"] == 100 and ds["log_bucket"] is False   # the schema's defaults
-    assert oc.model_hparams(raw_cfg, "mine", "fm") == raw_cfg["hparams"][preset]
+    general = {k: v for k, v in raw_cfg["hparams"][preset].items() if k != "models"}
+    rows = raw_cfg["hparams"][preset]["models"]
+    assert oc.model_hparams(raw_cfg, "mine", "fnn") == general   # no per-model row
+    for model, row in rows.items():   # the preset's Table IV rows come along (issue 24)
+        assert oc.model_hparams(raw_cfg, "mine", model) == {**general, **row}
+
+
+def test_own_dataset_with_a_preset_trains_table_iv_rows(raw_cfg):
+    """`hparams: criteo` on a user's dataset gives OptInter-M Table IV's lr 1e-4, not the
+    general 5e-4; the dataset's own models_hparams overrides only what it names."""
+    raw_cfg["datasets"]["mine"] = {"format": "criteo", "source": {"path": "x"},
+                                   "hparams": "criteo",
+                                   "models_hparams": {"optinter_m": {"lr_c": 3.0e-4}}}
+    cfg = _validate(raw_cfg)
+    hp = oc.model_hparams(cfg, "mine", "optinter_m")
+    assert (hp["lr"], hp["lr_c"], hp["lr_a"]) == (1.0e-4, 3.0e-4, 3.0e-5)
+    assert oc.model_hparams(cfg, "mine", "optinter") == oc.model_hparams(cfg, "criteo", "optinter")
+    assert oc.model_hparams(cfg, "mine", "fm")["lr"] == 5.0e-4
 
 
 def test_explicit_settings_win(raw_cfg):

@@ -226,6 +226,6 @@ def test_dry_run_resolves_the_bars_targets(tmp_path):
     ingest = next(j for j in jobs if j["rule"] == "ingest")
     for s in SPLITS:
         assert f"data/raw/criteo_x4/splits/{s}/{s}.csv" in ingest["input"]
-    assert "optinter/data/sql/presplit_ingest_criteo_csv.sql" in ingest["input"]
+    assert "optinter/data/sql/presplit_read_criteo_csv.sql" in ingest["input"]
     download = next(j for j in jobs if j["rule"] == "download")
     assert download["output"].startswith("data/raw/criteo_x4/download/Criteo_x4.zip")

@@ -86,6 +86,20 @@ def test_demo_and_planted_keep_their_settings():
     assert {**CFG["hparams"][CFG["planted"]["hparams"]], **CFG["planted"]["hp"]}["l2_o"] == 0.0
 
 
+def test_table_iv_rows_live_in_the_presets_once():
+    """A preset is a whole column of Table IV (issue 24): the per-model rows are under
+    hparams.<preset>.models, no dataset copies them, and criteo / criteo_x4 (avazu /
+    avazu_x4) train every model with the same hp."""
+    for ds in CFG["datasets"].values():
+        assert "models_hparams" not in ds
+    for preset in TABLE_IV:
+        assert CFG["hparams"][preset]["models"]
+    for a, b in (("criteo", "criteo_x4"), ("avazu", "avazu_x4")):
+        for model in TABLE_IV["criteo"]:
+            assert oc.model_hparams(CFG, a, model) == oc.model_hparams(CFG, b, model)
+    assert "models" not in oc.hparams(CFG, "criteo")
+
+
 def test_real_datasets_split_as_the_paper():
     for ds in TABLE_IV:
         split = CFG["datasets"][ds]["split"]

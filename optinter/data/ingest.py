@@ -1,10 +1,11 @@
 """Stage `ingest`: one raw source -> data/interim/{ds}/raw.parquet.
 
-raw.parquet holds `row_id` (0-based data line in the source: header lines are not counted; for
-a directory of iPinYou logs, the position in the name-sorted imp.* files), `label` (int8), then
-the format's fields in raw order: BIGINT for continuous (Criteo I1-I13, NULL when empty) and
-VARCHAR for categorical (never NULL; an empty field is the value ''). Its Parquet footer key
-`optinter` holds the format and the source's path and sha256 as JSON.
+raw.parquet holds `row_id` (0-based data line or row in the source: header lines are not
+counted; for a directory of iPinYou logs, the position in the name-sorted imp.* files), `label`
+(int8), then the declared numeric columns (BIGINT for the built-in layouts' integer fields,
+Criteo I1-I13; DOUBLE for format table; NULL when missing) and the declared categorical columns as VARCHAR (never NULL; a missing value is the column's `missing`,
+'' by default). Every format goes through the one reader, optinter.data.table. Its Parquet
+footer key `optinter` holds the format and the source's path and sha256 as JSON.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ log = logging.getLogger(__name__)
 
 
 def ingest(fmt: str, source: str | os.PathLike, out_parquet: str | os.PathLike,
-           duckdb_cfg: Mapping[str, Any] | None = None) -> dict:
+           duckdb_cfg: Mapping[str, Any] | None = None,
+           spec: Mapping[str, Any] | None = None) -> dict:
     """Validate and convert `source` (file, .gz, or a directory of iPinYou logs); return its meta.
+
+    `spec`: the column keys of a `format: table` dataset (label, numeric, categorical,
+    missing, read; optinter.config.table_spec), None for a built-in format.
 
     A mapping {train, valid, test} or a sequence of three files in that order is a pre-split
     source: optinter.data.presplit.ingest_splits stacks them, and the files are the split.
@@ -36,19 +41,16 @@ def ingest(fmt: str, source: str | os.PathLike, out_parquet: str | os.PathLike,
     `out_parquet` on failure.
     """
     if not isinstance(source, (str, os.PathLike)):  # train/valid/test files: the split
-        return presplit.ingest_splits(fmt, source, out_parquet, duckdb_cfg, meta_key=META_KEY)
+        return presplit.ingest_splits(fmt, source, out_parquet, duckdb_cfg, meta_key=META_KEY,
+                                      spec=spec)
     remove_stale(out_parquet)  # a killed run's partial .raw.parquet.*.tmp
-    src = readers.resolve(fmt, source)
+    src = readers.resolve(fmt, source, spec)
     meta = {"format": fmt, "source": src.describe()}
     extra = {}
     con = sql.connect(duckdb_cfg)
     try:
         with atomic_path(out_parquet, suffix=".parquet") as tmp:
-            try:
-                sql.execute(con, f"ingest_{src.layout}", **src.params(), out=str(tmp),
-                            meta=json.dumps(meta, sort_keys=True))
-            except duckdb.Error as err:
-                raise readers.explain_failure(con, src, err) from err
+            readers.copy_raw(con, src, tmp, meta)
             rows = pq.ParquetFile(tmp).metadata.num_rows
             if rows == 0:
                 raise readers.DataError(f"{src.describe()['path']}: no data lines "

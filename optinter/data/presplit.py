@@ -30,7 +30,6 @@ from optinter.data import readers, sql
 from optinter.io import atomic_path, remove_stale
 
 SPLITS = ("train", "valid", "test")
-LAYOUT_SQL = {"criteo_csv": "presplit_ingest_criteo_csv"}  # else ingest_{layout}.sql
 
 
 def split_paths(source: Mapping[str, Any] | Sequence[Any]) -> dict[str, Path]:
@@ -51,7 +50,8 @@ def split_paths(source: Mapping[str, Any] | Sequence[Any]) -> dict[str, Path]:
 
 def ingest_splits(fmt: str, source: Mapping[str, Any] | Sequence[Any],
                   out_parquet: str | os.PathLike,
-                  duckdb_cfg: Mapping[str, Any] | None = None, *, meta_key: bytes) -> dict:
+                  duckdb_cfg: Mapping[str, Any] | None = None, *, meta_key: bytes,
+                  spec: Mapping[str, Any] | None = None) -> dict:
     """Validate and stack the train, valid and test files into `out_parquet`; return its meta.
 
     Called by optinter.data.ingest.ingest, which passes its footer key `meta_key`. Raises
@@ -62,7 +62,7 @@ def ingest_splits(fmt: str, source: Mapping[str, Any] | Sequence[Any],
     parts_prefix = f".{out_parquet.name}-parts-"  # the per-file Parquet folder below
     remove_stale(out_parquet, glob.escape(parts_prefix) + "*")  # a killed run's, and its .tmp
     paths = split_paths(source)
-    srcs = {s: readers.resolve_split(fmt, p) for s, p in paths.items()}
+    srcs = {s: readers.resolve_split(fmt, p, spec) for s, p in paths.items()}
     out_parquet.parent.mkdir(parents=True, exist_ok=True)
     parts = Path(tempfile.mkdtemp(prefix=parts_prefix, dir=out_parquet.parent))
     con = sql.connect(duckdb_cfg)
@@ -71,11 +71,7 @@ def ingest_splits(fmt: str, source: Mapping[str, Any] | Sequence[Any],
         rows = {}
         for s, src in srcs.items():
             part = parts / f"{s}.parquet"
-            try:
-                sql.execute(con, LAYOUT_SQL.get(src.layout, f"ingest_{src.layout}"),
-                            **src.params(), out=str(part), meta="{}")
-            except duckdb.Error as err:
-                raise readers.explain_failure(con, src, err) from err
+            readers.copy_raw(con, src, part, "{}")
             rows[s] = pq.ParquetFile(part).metadata.num_rows
             if rows[s] == 0:
                 raise readers.DataError(f"{src.paths[0]}: no data lines (expected at least one "

@@ -1,26 +1,30 @@
-"""Raw Criteo / Avazu / iPinYou sources: locate the files, sniff their layout, explain bad input.
+"""Raw sources: locate the files, sniff their layout, explain bad input.
 
-The parsing itself is SQL (sql/ingest_*.sql); this module decides which SQL runs with which
-parameters and, when DuckDB rejects a file, finds the first offending line and says what is wrong
-with it in a `DataError` naming the file and the line.
+The built-in Criteo / Avazu / iPinYou layouts and `format: table` (any file DuckDB reads) are
+all read by one reader (optinter.data.table: a declared column list over SQL source views);
+this module finds the files, picks the layout and, when DuckDB rejects a built-in layout's
+file, finds the first offending line and says what is wrong with it in a `DataError` naming
+the file and the line.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import re
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Mapping
 
 import duckdb
 
-from optinter.data import sql
+from optinter.data import sql, table
 from optinter.io import file_digest
 
-FORMATS = ("criteo", "avazu", "ipinyou")
+FORMATS = ("criteo", "avazu", "ipinyou", "table")
 AVAZU_HEADER = (
     "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"
     "app_category,device_id,device_ip,device_model,device_type,device_conn_type,"
@@ -37,13 +41,14 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEX8 = re.compile(r"[0-9a-f]{8}")
 
 
-class DataError(ValueError):
-    """Bad raw input. The message names the file, the line (when there is one) and the fix."""
+DataError = table.DataError  # bad raw input: file, line or row, column, what was expected
 
 
 @dataclass(frozen=True)
 class RawSource:
-    """What to read and how: `layout` picks sql/ingest_{layout}.sql."""
+    """What to read and how: `layout` picks the column list and source view (table.PRESETS;
+    csv / tsv / parquet / json for `format: table`, whose own `spec` and `read` options come
+    from the dataset)."""
 
     fmt: str
     layout: str
@@ -54,6 +59,8 @@ class RawSource:
     compression: str = "none"
     sha256: str = ""
     files: tuple[dict, ...] = field(default=(), compare=False)
+    spec: table.TableSpec | None = field(default=None, compare=False)
+    read: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def params(self) -> dict:
         """The named parameters of sql/ingest_{layout}.sql, except $out and $meta."""
@@ -207,8 +214,7 @@ def _with_digest(src: RawSource) -> RawSource:
     else:  # a directory of logs: hash of the sorted "name sha256" lines
         lines = "".join(f"{Path(f['path']).name} {f['sha256']}\n" for f in files)
         digest = hashlib.sha256(lines.encode()).hexdigest()
-    return RawSource(src.fmt, src.layout, src.paths, src.clicks, src.skip, src.ncols,
-                     src.compression, digest, files)
+    return replace(src, sha256=digest, files=files)
 
 
 # What reading a truncated or corrupt gzip file raises (gzip.BadGzipFile is an OSError).
@@ -235,10 +241,43 @@ def _opening_lines(source: Path, what: str) -> list[str]:
     return lines
 
 
-def resolve(fmt: str, source: str | Path) -> RawSource:
-    """Check `source` exists and is non-empty, detect gzip, header line and iPinYou layout."""
+def _compression_any(path: Path) -> str:
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    return "gzip" if magic[:2] == b"\x1f\x8b" else "zstd" if magic == b"\x28\xb5\x2f\xfd" else "none"
+
+
+def resolve_table(source: str | Path, spec: Mapping[str, Any]) -> RawSource:
+    """A `format: table` file: its kind (read.format or the file name), its compression, and
+    the dataset's declared columns (`spec`: label, numeric, categorical, missing, read)."""
+    source = Path(source)
+    read = dict(spec.get("read") or {})
+    try:
+        kind = table.file_kind(source, read)
+        columns = table.TableSpec.from_config(spec, kind)
+    except ValueError as err:
+        raise DataError(str(err)) from None
+    _existing(source, f"a {kind} file with the declared columns")
+    if source.is_dir():
+        raise DataError(f"{source}: is a directory (expected a {kind} file)")
+    comp = "none" if kind == "parquet" else _compression_any(source)
+    if kind in ("csv", "tsv") and not read.get("header", True) and not columns.names:
+        raise DataError(f"{source}: read.header is false but read.names is empty (expected "
+                        "the file's column names in order)")
+    skip = int(kind in ("csv", "tsv") and read.get("header", True))
+    return _with_digest(RawSource("table", kind, (source,), skip=skip, compression=comp,
+                                  spec=columns, read=read))
+
+
+def resolve(fmt: str, source: str | Path, spec: Mapping[str, Any] | None = None) -> RawSource:
+    """Check `source` exists and is non-empty, detect gzip, header line and iPinYou layout.
+    `spec`: a `format: table` dataset's column keys (resolve_table)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "table":
+        if spec is None:
+            raise ValueError("format table needs the dataset's label and columns")
+        return resolve_table(source, spec)
     source = Path(source)
     if fmt == "ipinyou" and source.is_dir():
         return _with_digest(_ipinyou_logs(source))
@@ -276,7 +315,8 @@ def resolve(fmt: str, source: str | Path) -> RawSource:
                                   compression=comp))
 
 
-def resolve_split(fmt: str, source: str | Path) -> RawSource:
+def resolve_split(fmt: str, source: str | Path,
+                  spec: Mapping[str, Any] | None = None) -> RawSource:
     """`resolve` for one file of a pre-split source (optinter.data.presplit).
 
     Criteo files may also come in the reczoo/BARS Criteo_x4 CSV layout (header line
@@ -285,7 +325,7 @@ def resolve_split(fmt: str, source: str | Path) -> RawSource:
     other file is read as `resolve` reads it (Avazu_x4 is the Avazu layout, header included).
     """
     if fmt != "criteo":
-        return resolve(fmt, source)
+        return resolve(fmt, source, spec)
     source = Path(source)
     what = ("a reczoo/BARS Criteo_x4 CSV (header line Label,I1,...,I13,C1,...,C26) or a "
             "Criteo DAC TSV without header")
@@ -312,6 +352,30 @@ def _ipinyou_logs(folder: Path) -> RawSource:
     if len(comps) > 1:
         raise DataError(f"{folder}: mixes gzip and plain logs; compress all or none")
     return RawSource("ipinyou", "ipinyou_logs", imp, clk, compression=comps.pop())
+
+
+def copy_raw(con: duckdb.DuckDBPyConnection, src: RawSource, out: str | Path,
+             meta: Mapping | str) -> None:
+    """Read `src` through the one reader (optinter.data.table: its source view, derived
+    columns, sql/ingest_table.sql) into raw.parquet `out` with footer `meta`; raise DataError
+    naming the file, the line or row, the column and what was expected."""
+    spec = table.spec_of(src)
+    meta_json = meta if isinstance(meta, str) else json.dumps(meta, sort_keys=True)
+    try:
+        sql.execute(con, spec.source, idents=spec.idents(), **table.params(con, src, spec))
+        sql.execute(con, spec.derive)
+    except duckdb.Error as err:
+        raise table.read_error(src, err) from err
+    if spec.check:
+        table.check_columns(con, src, spec)
+    try:
+        sql.execute(con, "ingest_table", idents=spec.idents(), check=spec.check, label=spec.label,
+                    numeric=list(spec.numeric), missing=spec.missing_values(), out=str(out),
+                    meta=meta_json)
+    except duckdb.Error as err:
+        if not spec.check:  # a built-in layout: its first bad line, line endings, ...
+            raise explain_failure(con, src, err) from err
+        raise table.first_problem(con, src, err) from err
 
 
 def explain_failure(con: duckdb.DuckDBPyConnection, src: RawSource, err: Exception) -> DataError:

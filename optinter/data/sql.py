@@ -9,6 +9,8 @@ repeat a block once per column of a list:
     -- end repeat
 
 `{ident}` becomes the quoted column name and `{pos}` its 1-based position in the list.
+Without `joined by` the copies follow each other (each ends in its own separator, e.g. a
+trailing comma, which DuckDB accepts before FROM and `]`), and an empty list gives none.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # A statement ends at a semicolon that closes its line; string literals in our files never do.
 _SPLIT = re.compile(r";[ \t]*(?:--[^\n]*)?(?:\n|$)")
-_REPEAT = re.compile(r"^[ \t]*-- repeat (\w+) joined by ([^\n]+)\n(.*?)^[ \t]*-- end repeat[ \t]*$",
+_REPEAT = re.compile(r"^[ \t]*-- repeat (\w+)(?: joined by ([^\n]+))?\n(.*?)^[ \t]*-- end repeat[ \t]*$",
                      re.M | re.S)
 
 
@@ -58,11 +60,14 @@ def expand(stmt: str, idents: Mapping[str, list[str]] | None = None) -> str:
     """Expand the `-- repeat LIST joined by SQL` blocks with quoted identifiers from `idents`."""
 
     def block(m: re.Match) -> str:
-        if not idents or m.group(1) not in idents or not idents[m.group(1)]:
+        joined = m.group(2) is not None
+        if not idents or m.group(1) not in idents or (joined and not idents[m.group(1)]):
             raise KeyError(f"SQL repeat block needs a non-empty identifier list {m.group(1)!r}")
         body = m.group(3)
         parts = [body.replace("{ident}", quote_ident(n)).replace("{pos}", str(i + 1))
                  for i, n in enumerate(idents[m.group(1)])]
+        if not joined:
+            return "".join(parts)
         return f"\n{m.group(2).strip()}\n".join(p.rstrip("\n") for p in parts) + "\n"
 
     return _REPEAT.sub(block, stmt)
@@ -93,9 +98,12 @@ def connect(duckdb_cfg: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConne
     return con
 
 
-def execute(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
-    """Run every statement of sql/{name}.sql; each gets the parameters it names. Returns `con`."""
+def execute(con: duckdb.DuckDBPyConnection, name: str,
+            idents: Mapping[str, list[str]] | None = None, **params: Any) -> duckdb.DuckDBPyConnection:
+    """Run every statement of sql/{name}.sql (repeat blocks expanded with `idents`); each gets
+    the parameters it names. Returns `con`."""
     for stmt in load(name):
+        stmt = expand(stmt, idents) if idents else stmt
         used = set(_PARAM.findall(_strip_comments(stmt)))
         missing = used - params.keys()
         if missing:

@@ -206,9 +206,19 @@ def _group_by_field(vocab: pa.Table) -> Iterator[tuple[str, pa.Table]]:
         yield str(fields[lo]), vocab.slice(lo, hi - lo)
 
 
-def pair_names(crossed: list[str]) -> list[tuple[str, str, str]]:
-    """(name, a, b) for every pair a < b of the crossed fields, in field order."""
-    return [(f"{a}_x_{b}", a, b) for a, b in itertools.combinations(crossed, 2)]
+def pair_names(crossed: list[str], pairs: list | None = None) -> list[tuple[str, str, str]]:
+    """(name, a, b) for every pair a < b of the crossed fields, in field order; only those of
+    `pairs` (two field names each, in any order) when given (config datasets.<ds>.pairs)."""
+    every = [(f"{a}_x_{b}", a, b) for a, b in itertools.combinations(crossed, 2)]
+    if pairs is None:
+        return every
+    wanted = {frozenset(p) for p in pairs}
+    for p in pairs:
+        bad = [f for f in p if f not in crossed]
+        if bad or len(set(p)) != 2:
+            raise ValueError(f"pairs: {list(p)} is not a pair of two categorical fields "
+                             f"({', '.join(crossed)})")
+    return [t for t in every if frozenset(t[1:]) in wanted]
 
 
 def count_pair(a: np.ndarray, b: np.ndarray, size_a: int, size_b: int,
@@ -264,8 +274,12 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
                 min_count: int, cross_min_count: int, log_bucket: bool = False,
                 duckdb_cfg: Mapping[str, Any] | None = None,
                 min_split_rows: int | None = checks.MIN_SPLIT_ROWS,
-                dataset: str | None = None) -> dict:
+                dataset: str | None = None, pairs: list | None = None,
+                field_min_count: Mapping[str, int] | None = None) -> dict:
     """Write fields.parquet, crosses.parquet and stats.json into `out_dir`; return the stats.
+
+    `pairs`: the crossed pairs (default every pair of categorical fields); `field_min_count`:
+    fields with their own OOV threshold (default `min_count`).
 
     Refuses (checks.check_splits) a split smaller than `min_split_rows` or without both labels
     before any work; `dataset` names it in messages (default: the folder above `out_dir`).
@@ -282,6 +296,12 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
     continuous = [n for n, k in meta["fields"] if k == "continuous"]
     crossed = [n for n, k in meta["fields"] if k == "categorical"]
     bucketed = continuous if log_bucket else []
+    own = {f: check_threshold(f"min_count of {f}", int(v)) for f, v in (field_min_count or {}).items()}
+    unknown = sorted(set(own) - set(names))
+    if unknown:
+        raise ValueError(f"min_count given for {', '.join(unknown)}, which raw.parquet has not")
+    min_counts = lambda fs: [own.get(f, min_count) for f in fs]  # noqa: E731
+    pairs = pair_names(crossed, pairs)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # a killed run's temporary vocab folder and work folder (a memory-mapped train_ids.npy)
@@ -302,10 +322,11 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
             log.warning("%s", w)
         src = sql.literal_path(raw)  # the file itself, never a glob
         vocab = sql.relation(con, "vocab_fields", {"fields": crossed}, raw=src, fields=crossed,
-                             min_count=min_count, **sp.params()).to_arrow_table()
+                             min_counts=min_counts(crossed), **sp.params()).to_arrow_table()
         if bucketed:
             extra = sql.relation(con, "vocab_buckets", {"fields": bucketed}, raw=src,
-                                 fields=bucketed, min_count=min_count, **sp.params()).to_arrow_table()
+                                 fields=bucketed, min_counts=min_counts(bucketed),
+                                 **sp.params()).to_arrow_table()
             vocab = pa.concat_tables([extra.cast(vocab.schema), vocab])
         stats_rows = {}
         if continuous and not log_bucket:
@@ -317,13 +338,16 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
         coder = FieldCoder(vocab)
         ids = _train_ids(raw, coder, crossed, codes, work)
         threads = max(1, int((duckdb_cfg or {}).get("threads") or 1))
-        crosses, pair_stats = _cross_vocab(con, ids, coder, crossed, cross_min_count, rows["train"],
-                                           threads)
+        crosses, pair_stats = _cross_vocab(con, ids, coder, crossed, pairs, cross_min_count,
+                                           rows["train"], threads)
         del ids
         fields = _field_stats(names, continuous, bucketed, crossed, coder, vocab, stats_rows,
                               rows["train"])
+        thresholds = {"min_count": min_count, "cross_min_count": cross_min_count}
+        if own:  # only when set, so that other datasets' feature maps stay as they were
+            thresholds["min_count_by_field"] = dict(sorted(own.items()))
         stats = {"format": meta["format"], "source": meta["source"], "split": sp.as_dict(),
-                 "thresholds": {"min_count": min_count, "cross_min_count": cross_min_count},
+                 "thresholds": thresholds,
                  "log_bucket": bool(log_bucket), "rows": rows, "fields": fields,
                  "pairs": pair_stats, "warnings": warnings}
         with atomic_path(out_dir) as tmp:
@@ -339,10 +363,9 @@ def build_vocab(raw_parquet: str | os.PathLike, out_dir: str | os.PathLike, spli
 
 
 def _cross_vocab(con: duckdb.DuckDBPyConnection, ids: np.ndarray, coder: FieldCoder,
-                 crossed: list[str], cross_min_count: int, n_train: int,
-                 threads: int) -> tuple[pa.Table, list]:
+                 crossed: list[str], pairs: list[tuple[str, str, str]], cross_min_count: int,
+                 n_train: int, threads: int) -> tuple[pa.Table, list]:
     pos = {n: i for i, n in enumerate(crossed)}
-    pairs = pair_names(crossed)
 
     def count(pair: tuple[str, str, str]):  # numpy sorts and bincounts release the GIL
         _, a, b = pair

@@ -252,15 +252,17 @@ def draw_search_cfg(wc) -> dict:
 
 
 def selection_inputs(wc) -> dict:
-    """What rule search decides from: the paper search's architecture, and with the shortlist
-    recipe its shortlist and every finalist's fit."""
-    tail = f"/seed{wc.seed}" if "seed" in wc.keys() else ""
-    files = {**processed(wc), "search": f"results/{wc.dataset}/search_paper{tail}/architecture.json"}
+    """The inputs of the decision (rule search), the paper search's architecture, and with the
+    shortlist recipe its shortlist and every finalist's fit."""
+    tail = [f"seed{wc.seed}"] if "seed" in wc.keys() else []
+    paper = Path("results", wc.dataset, "search_paper", *tail)
+    search = Path("results", wc.dataset, "search", *tail)
+    files = {**processed(wc), "search": (paper / "architecture.json").as_posix()}
     cfg = search_seed_cfg(wc)
     if cfg.get("recipe") == "shortlist":
         n = int(shortlist_settings(cfg)["finalists"])
-        files["shortlist"] = f"results/{wc.dataset}/search{tail}/shortlist.json"
-        files["finalists"] = [f"results/{wc.dataset}/search{tail}/finalists/f{i}.json"
+        files["shortlist"] = (search / "shortlist.json").as_posix()
+        files["finalists"] = [(search / "finalists" / f"f{i}.json").as_posix()
                               for i in range(n)]
     return files
 
@@ -370,22 +372,19 @@ def pl_variant(wc) -> str:
     return wc.get("variant", "")
 
 
-def planted_files(kind: str):
+def planted_case_files(wc, kind: str) -> list[str]:
     """One file per case of the layout optinter.analysis.recovery reads (recovery.case_files),
     for the rule's planted configuration."""
     from optinter.analysis.recovery import case_files
 
-    def files(wc) -> list[str]:
-        variant = pl_variant(wc)
-        pl = PL_VARIANTS[variant]
-        out = []
-        for size in pl["sizes"]:
-            for seed in pl["seeds"]:
-                f = case_files(size, seed, oconfig.planted_models(pl), variant=variant)[kind]
-                out += list(f.values()) if isinstance(f, dict) else [f]
-        return out
-
-    return files
+    variant = pl_variant(wc)
+    pl = PL_VARIANTS[variant]
+    out = []
+    for size in pl["sizes"]:
+        for seed in pl["seeds"]:
+            f = case_files(size, seed, oconfig.planted_models(pl), variant=variant)[kind]
+            out += list(f.values()) if isinstance(f, dict) else [f]
+    return out
 
 
 def planted_params(wc) -> dict:

@@ -8,10 +8,10 @@
 
 rule planted_recovery:
     input:
-        truth=planted_files("truth"),
-        arch=planted_files("architecture"),
-        results=planted_files("run"),
-        test=planted_files("test"),
+        truth=lambda wc: planted_case_files(wc, "truth"),
+        arch=lambda wc: planted_case_files(wc, "architecture"),
+        results=lambda wc: planted_case_files(wc, "run"),
+        test=lambda wc: planted_case_files(wc, "test"),
     output:
         json="results/planted/recovery.json",
         fig=report(

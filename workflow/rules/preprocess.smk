@@ -10,6 +10,8 @@ rule ingest:
         f"{INTERIM}/raw.parquet",
     params:
         fmt=lambda wc: dcfg(wc)["format"],
+        # format table's declared columns and read options (None for a built-in format)
+        spec=lambda wc: oconfig.table_spec(dcfg(wc)),
         duckdb=duckdb_cfg(),
     log:
         "logs/ingest/{dataset}.log",
@@ -39,6 +41,8 @@ rule vocab:
         cross_min_count=lambda wc: dcfg(wc)["cross_min_count"],
         log_bucket=lambda wc: dcfg(wc)["log_bucket"],
         min_split_rows=lambda wc: dcfg(wc)["min_split_rows"],
+        pairs=lambda wc: dcfg(wc).get("pairs"),  # None: every pair of categorical fields
+        field_min_count=lambda wc: oconfig.field_min_counts(dcfg(wc)),
         duckdb=duckdb_cfg(),
     log:
         "logs/vocab/{dataset}.log",

@@ -1,5 +1,6 @@
 from logged import call
 from optinter.data.ingest import ingest
 
-call(snakemake.log[0], ingest, snakemake.params.fmt, snakemake.input.source, snakemake.output[0],
-     dict(snakemake.params.duckdb))
+p = snakemake.params
+call(snakemake.log[0], ingest, p.fmt, snakemake.input.source, snakemake.output[0],
+     dict(p.duckdb), p.spec)

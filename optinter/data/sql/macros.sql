@@ -21,10 +21,29 @@ CREATE OR REPLACE TEMP MACRO split_code(row_id, seed, train_end, valid_end) AS
 -- ---------------------------------------------------------------------------------------------
 -- Feature transforms.
 -- FuxiCTR's integer bucketing: floor(ln(x)^2) for x > 2, else x; missing is its own value ''.
+-- Numeric columns are DOUBLE (ingest_table.sql): an integral x <= 2 is written as an integer
+-- ('1', not '1.0'), as the integer columns of the built-in layouts always were.
 CREATE OR REPLACE TEMP MACRO log_bucket(x) AS
     CASE WHEN x IS NULL THEN ''
          WHEN x > 2 THEN CAST(CAST(floor(pow(ln(x), 2)) AS BIGINT) AS VARCHAR)
+         WHEN x = trunc(x) AND x > -9.2e18 THEN CAST(CAST(x AS BIGINT) AS VARCHAR)
          ELSE CAST(x AS VARCHAR) END;
+
+-- format table's label and numbers (ingest_table.sql). A label is 0 / 1 (any numeric type,
+-- '0' / '1' text, 0.0 / 1.0) or a boolean; anything else, NULL included, is refused.
+CREATE OR REPLACE TEMP MACRO label_code(x) AS
+    CASE lower(trim(CAST(x AS VARCHAR))) WHEN '1' THEN 1 WHEN '0' THEN 0 WHEN 'true' THEN 1
+        WHEN 'false' THEN 0 WHEN '1.0' THEN 1 WHEN '0.0' THEN 0 END::TINYINT;
+CREATE OR REPLACE TEMP MACRO label_problem(name, x) AS CASE
+    WHEN x IS NULL THEN printf('column %s (the label): expected 0 or 1, found a missing value', name)
+    WHEN label_code(x) IS NULL THEN printf('column %s (the label): expected 0 or 1, found %s', name, shown(CAST(x AS VARCHAR)))
+    END;
+-- A numeric value: empty / NULL (missing) or a finite number.
+CREATE OR REPLACE TEMP MACRO number_problem(name, x) AS CASE
+    WHEN x IS NULL OR trim(CAST(x AS VARCHAR)) = '' THEN NULL
+    WHEN TRY_CAST(x AS DOUBLE) IS NULL OR NOT isfinite(TRY_CAST(x AS DOUBLE))
+        THEN printf('column %s: expected a number or empty, found %s', name, shown(CAST(x AS VARCHAR)))
+    END;
 
 -- make-ipinyou-data (mkyzx.py featTrans): first OS and first browser substring, in this order.
 CREATE OR REPLACE TEMP MACRO ua_os(ua) AS CASE

@@ -1,5 +1,5 @@
 -- vocab_fields.sql for continuous fields turned categorical by log_bucket() (log_bucket: true).
--- Params: $raw, $fields, $seed, $train_end, $valid_end, $min_count; identifiers: fields.
+-- Params: $raw, $fields, $seed, $train_end, $valid_end, $min_counts (one per field); identifiers: fields.
 WITH train AS (
     SELECT log_bucket(COLUMNS(lambda c: list_contains($fields, c)))
     FROM read_parquet($raw)
@@ -12,5 +12,5 @@ WITH train AS (
 SELECT field, value, CAST(row_number() OVER (PARTITION BY field ORDER BY cnt DESC, value) AS INTEGER) AS id,
        cnt AS count
 FROM counts
-WHERE cnt >= $min_count
+WHERE cnt >= $min_counts[list_position($fields, field)]
 ORDER BY field, id;
