@@ -17,8 +17,9 @@ CFG = shortlist.settings({})
 
 def landscape(truth: dict[int, str], n: int, gain: float = 0.02, noise_cost: float = 0.001):
     """A score: each true pair at its right method adds `gain` (a quarter at the wrong one),
-    each other non-naive pair costs `noise_cost`."""
+    each other non-naive pair costs `noise_cost`, plus a small seeded jitter per pair."""
     calls = []
+    jitter = np.random.default_rng(0).normal(0, 1e-4, (n, 2))
 
     def score(choices):
         calls.append(list(choices))
@@ -26,6 +27,7 @@ def landscape(truth: dict[int, str], n: int, gain: float = 0.02, noise_cost: flo
         for i, c in enumerate(choices):
             if c == "naive":
                 continue
+            s += jitter[i, 0 if c == "memorize" else 1]
             if i in truth:
                 s += gain if c == truth[i] else gain / 4
             else:
@@ -34,27 +36,36 @@ def landscape(truth: dict[int, str], n: int, gain: float = 0.02, noise_cost: flo
     return score, calls
 
 
-def test_a_pair_alpha_misjudges_is_screened_in_with_its_right_method():
+def test_screen_keeps_the_pairs_that_stand_out_at_their_method():
+    """Every pair is scored alone with each method: the true pairs stand out whatever α says
+    (the recipe never reads it), each at its right method, and the probe factorizes the rest."""
     n = 30
     truth = {3: "memorize", 17: "factorize", 25: "factorize"}
-    probs = np.full((n, 3), 1 / 3)
-    probs[3] = [0.8, 0.1, 0.1]
-    probs[17] = [0.34, 0.33, 0.33]      # α hardly separates it, its argmax says memorize
-    probs[25] = [0.5, 0.2, 0.3]          # argmax memorize, the wrong method
-    for i in (0, 1, 2):                  # noise pairs α ranks above the low-rank ones
-        probs[i] = [0.45, 0.45, 0.10]
     score, calls = landscape(truth, n)
-    out = shortlist.decide(score, probs, CFG)
-    best = out["finalists"][0]
-    assert best["family"] == "screen"
-    assert {i: c for i, c in enumerate(best["choices"]) if c != "naive"} == truth
-    assert best["score"] == pytest.approx(0.7 + 3 * 0.02)
-    assert len(out["finalists"]) == CFG["finalists"]
-    assert len({tuple(f["choices"]) for f in out["finalists"]}) == len(out["finalists"])
-    # the screen gives every pair both methods: 1 + 2n scorings before any top-k
-    assert calls[0] == ["naive"] * n and len(calls) >= 1 + 2 * n
-    # the whole grid is scored, no early stop: k = n is among the trail
-    assert out["trails"]["screen"][-1]["k"] == n
+    out = shortlist.decide(score, n, CFG)
+    probe = out["finalists"][0]
+    assert probe["family"] == "probe" and probe["screened"] == [3, 17, 25]
+    assert [probe["choices"][i] for i in (3, 17, 25)] == ["memorize", "factorize", "factorize"]
+    assert all(c == "factorize" for i, c in enumerate(probe["choices"]) if i not in truth)
+    # 1 + 2n scorings: "all naive", then every pair alone with each method
+    assert calls[0] == ["naive"] * n and len(calls) == 1 + 2 * n
+    assert np.array(out["gain"]).shape == (n, 2)
+
+
+def test_outliers_and_the_lean_architecture():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 1e-4, 40)
+    values = np.concatenate([noise, [0.03, 0.002]])
+    mask = shortlist.outliers(values, 4.0)
+    assert mask[-2:].all() and not mask[:40].any()
+    assert not shortlist.outliers(-values, 4.0).any()  # only upwards, only positive
+    probe = ["factorize"] * 42
+    probe[40] = "memorize"
+    importance = [*noise.tolist(), 0.03, 0.002]
+    importance[5] = None  # a pair the model does not use has no importance
+    lean = shortlist.lean(probe, importance, {"keep_z": 4.0})
+    assert lean[40] == "memorize" and lean[41] == "factorize"
+    assert lean.count("naive") == 40
 
 
 def test_pick_prefers_validation_auc_then_fewer_pairs():
@@ -92,15 +103,23 @@ def test_stages_end_to_end_and_the_winner_is_the_retrain(tiny_processed, tmp_pat
     searched = run_search(tiny_processed, HP, SEARCH, TRAIN, arch_p, tmp_path / "ck_search",
                           out_weights=weights)
     assert weights.exists() and searched["settings"]["train_samples"] > 0
-    short = run_shortlist(tiny_processed, HP, SEARCH, TRAIN, arch_p, weights,
+    cfg = {**SEARCH, "shortlist": {"keep_z": 1.0}}  # tiny data: a lenient lean step
+    short = run_shortlist(tiny_processed, HP, cfg, TRAIN, arch_p, weights,
                           tmp_path / "shortlist.json")
     n = len(searched["pairs"])
-    assert short["evaluations"] >= 1 + 2 * n and short["eval_rows"] > 0
-    fins = [run_finalist(tiny_processed, HP, SEARCH, TRAIN, 4, tmp_path / "shortlist.json", i,
-                         tmp_path / f"f{i}.json", tmp_path / f"ck_f{i}") for i in range(2)]
+    assert short["evaluations"] == 1 + 2 * n and short["eval_rows"] > 0
+    fins = []
+    for i in range(2):
+        fins.append(run_finalist(tiny_processed, HP, cfg, TRAIN, 4, tmp_path / "shortlist.json",
+                                 i, tmp_path / f"f{i}.json", tmp_path / f"ck_f{i}",
+                                 previous=tmp_path / "f0.json" if i else None))
+    probe, lean = fins
+    assert probe["choices"] == short["finalists"][0]["choices"]
+    assert len(probe["importance"]) == n
+    assert lean["choices"] == shortlist.lean(probe["choices"], probe["importance"], {"keep_z": 1.0})
     for f in fins:
         assert "test_auc" not in f and f["train_samples"] > 0
-    decided = run_select(tiny_processed, HP, SEARCH, TRAIN, arch_p, tmp_path / "arch.json",
+    decided = run_select(tiny_processed, HP, cfg, TRAIN, arch_p, tmp_path / "arch.json",
                          tmp_path / "unused", shortlist_json=tmp_path / "shortlist.json",
                          candidates=[tmp_path / "f0.json", tmp_path / "f1.json"])
     win = fins[shortlist.pick(fins)]
@@ -110,11 +129,14 @@ def test_stages_end_to_end_and_the_winner_is_the_retrain(tiny_processed, tmp_pat
     cost = decided["selection"]["cost"]
     assert cost["finalist_samples"] == sum(f["train_samples"] for f in fins)
     # the re-train of the decided architecture reuses the winner's fit, and equals a fresh one
+    steps = []
+    run_cfg = {k: v for k, v in cfg.items() if k not in ("recipe", "select", "shortlist")}
     reused = run_model("optinter", tiny_processed, HP, TRAIN, 4, tmp_path / "o.json",
                        tmp_path / "ck_run", architecture=tmp_path / "arch.json",
-                       search_cfg=SEARCH)
+                       search_cfg=run_cfg, on_step=steps.append)
+    assert steps == []  # not one step trained again
     fresh = run_model("optinter", tiny_processed, HP, TRAIN, 4, tmp_path / "o2.json",
-                      tmp_path / "ck_fresh", architecture=win["choices"], search_cfg=SEARCH)
+                      tmp_path / "ck_fresh", architecture=win["choices"], search_cfg=run_cfg)
     assert reused["reused"]["checkpoint"] == win["checkpoint"]
     assert fresh["reused"] is None
     assert reused["valid_auc"] == win["valid_auc"] == fresh["valid_auc"]
@@ -150,18 +172,3 @@ def test_scorer_equals_the_supernet_fixed_to_the_architecture(tiny_processed, ta
         net.fix_architecture(None)
         assert scorer(choices) == pytest.approx(auc(scorer.labels, z), abs=1e-9)
     assert scorer.evaluations == 4 and scorer.rows_evaluated == 4 * sample.rows
-
-
-def test_lean_finalist_is_the_smallest_k_within_the_tolerance():
-    n = 12
-    truth = {1: "memorize", 4: "factorize", 7: "memorize"}
-    score, _ = landscape(truth, n)
-    probs = np.tile([0.45, 0.45, 0.10], (n, 1))   # α ranks the noise pairs first
-    probs[list(truth)] = 1 / 3
-    out = shortlist.decide(score, probs, CFG, tolerance=lambda auc: 0.03)
-    fams = {f["family"]: f for f in out["finalists"]}
-    assert set(fams) == {"screen", "lean"}          # 0.76 and 0.74: above alpha and argmax
-    assert fams["screen"]["k"] == 3 and fams["lean"]["k"] == 2
-    assert out["lean_tolerance"] == 0.03
-    # no tolerance: no lean family (its k would be the best's)
-    assert "lean" not in {f["family"] for f in shortlist.decide(score, probs, CFG)["finalists"]}

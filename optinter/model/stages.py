@@ -24,7 +24,7 @@ from optinter.model.holdout import uniform_sample
 from optinter.model.importance import permutation_importance
 from optinter.model.layers import count_parameters
 from optinter.model.loader import ParquetBatches
-from optinter.model.metrics import auc, auc_standard_error
+from optinter.model.metrics import auc
 from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
 from optinter.model import bundle, selection, shortlist
 from optinter.model.registry import get_model
@@ -375,43 +375,54 @@ def run_shortlist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_
     sample = uniform_sample(valid, cfg["screen_rows"], seed)
     scorer = SupernetScorer(model, sample)
     t0 = time.perf_counter()
-    probs = np.array([p["probs"] for p in arch["pairs"]])
-    pos = int(scorer.labels.sum())
-    out = shortlist.decide(scorer, probs, cfg, tolerance=lambda a: auc_standard_error(
-        pos, len(scorer.labels) - pos, a))
+    out = shortlist.decide(scorer, len(arch["pairs"]), cfg)
     out.update(dataset=fmap.dataset, seed=seed, settings=cfg, sample_rows=sample.rows,
                valid_rows=valid.rows, evaluations=scorer.evaluations,
                eval_rows=scorer.rows_evaluated, seconds=time.perf_counter() - t0,
                pairs=[p["name"] for p in arch["pairs"]], search_architecture=str(search_arch))
     write_json(out_json, out)
-    log.info("shortlist: %d finalists (%s), %d architectures scored on %d rows -> %s",
-             len(out["finalists"]), ", ".join(f["family"] for f in out["finalists"]),
-             scorer.evaluations, sample.rows, out_json)
+    log.info("shortlist: %d pairs screened in, %d architectures scored on %d rows -> %s",
+             out["screened"], scorer.evaluations, sample.rows, out_json)
     return out
 
 
 def run_finalist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: int,
-                 shortlist_json, index: int, out_json, ckpt_dir) -> dict:
-    """Step 4 of the shortlist recipe, one finalist: fit the re-train model of finalist
-    `index` exactly as the run re-training the decided architecture will (same hp, search
-    settings and seed), so the winner's fit is that re-train. Writes validation metrics and
-    cost, never reads test."""
+                 shortlist_json, index: int, out_json, ckpt_dir, previous=None) -> dict:
+    """Steps 2-3 of the shortlist recipe, one finalist: 0 the probe (its architecture in
+    `shortlist_json`), 1 the lean re-train of the pairs that stand out in the probe
+    (`previous`: the probe's JSON). Fits the re-train model exactly as the run re-training the
+    decided architecture will (same hp, search settings and seed), so the winner's fit is that
+    re-train. Writes validation metrics, importance (the probe's) and cost; never reads test."""
+    cfg = shortlist.settings(search_cfg)
     short = json.loads(Path(shortlist_json).read_text())
-    if index >= len(short["finalists"]):
-        out = {"index": index, "choices": None, "reason": "fewer distinct finalists"}
-        write_json(out_json, out)
-        return out
-    fin = short["finalists"][index]
-    _, st, *_ = fit_model("optinter", data_dir, hp, train_cfg, seed, ckpt_dir,
-                          architecture=fin["choices"], search_cfg=search_cfg)
-    out = {"index": index, "family": fin["family"], "k": fin["k"], "score": fin["score"],
-           "choices": fin["choices"], "valid_auc": st.best_auc,
+    if index == 0:
+        fin = short["finalists"][0]
+        family, choices = fin["family"], fin["choices"]
+    else:
+        probe = json.loads(Path(previous).read_text())
+        family, choices = "lean", shortlist.lean(probe["choices"], probe["importance"], cfg)
+        if choices == probe["choices"]:
+            out = {"index": index, "family": family, "choices": None,
+                   "reason": "no pair of the probe fell out: the same architecture"}
+            write_json(out_json, out)
+            return out
+    # the model sees the search settings as the re-train run passes them: without the recipe's
+    model_cfg = {k: v for k, v in search_cfg.items() if k not in selection.RECIPE_KEYS}
+    model, st, _, data, *_ = fit_model("optinter", data_dir, hp, train_cfg, seed, ckpt_dir,
+                                       architecture=choices, search_cfg=model_cfg)
+    importance = None
+    if index == 0 and int(cfg["finalists"]) > 1:
+        imp = permutation_importance(model, data["valid"], seed, cfg["importance_rows"])
+        importance = [None if np.isnan(v) else float(v) for v in imp]
+    out = {"index": index, "family": family, "choices": choices, "valid_auc": st.best_auc,
            "valid_logloss": st.best_logloss, "best_epoch": st.best_epoch,
            "train_samples": st.samples, "eval_rows": st.eval_rows,
-           "train_seconds": st.train_seconds, "checkpoint": str(ckpt_dir), "seed": int(seed)}
+           "train_seconds": st.train_seconds, "checkpoint": str(ckpt_dir), "seed": int(seed),
+           "importance": importance,
+           "counts": {m: choices.count(m) for m in METHODS}}
     write_json(out_json, out)
-    log.info("finalist %d (%s): valid AUC %.5f -> %s", index, fin["family"], st.best_auc,
-             out_json)
+    log.info("finalist %d (%s, %s): valid AUC %.5f -> %s", index, family, out["counts"],
+             st.best_auc, out_json)
     return out
 
 
@@ -433,14 +444,15 @@ def _shortlisted(arch: dict, search_arch, shortlist_json, candidates) -> dict:
             "counts": {m: win["choices"].count(m) for m in METHODS},
             "search_counts": arch["counts"],
             "selection": {"recipe": "shortlist", "winner": {
-                "index": win["index"], "family": win["family"], "k": win["k"],
+                "index": win["index"], "family": win["family"],
                 "valid_auc": win["valid_auc"], "valid_logloss": win["valid_logloss"],
                 "checkpoint": win["checkpoint"], "train_samples": win["train_samples"]},
-                "finalists": [{k: f[k] for k in ("index", "family", "k", "score", "valid_auc",
+                "finalists": [{k: f[k] for k in ("index", "family", "counts", "valid_auc",
                                                   "valid_logloss", "train_samples")}
                               for f in fits],
-                "family_scores": short["family_scores"], "flips": short["flips"],
-                "trails": short["trails"], "screen_evaluations": short["evaluations"],
+                "screened": short["finalists"][0]["screened"], "gain": short["gain"],
+                "importance": fits[0].get("importance"),
+                "screen_evaluations": short["evaluations"],
                 "sample_rows": short["sample_rows"], "cost": cost},
             "settings": {**arch.get("settings", {}), "recipe": "shortlist",
                          "search_architecture": str(search_arch)}}

@@ -267,15 +267,25 @@ def selection_inputs(wc) -> dict:
     return files
 
 
+def finalist_inputs(wc) -> dict:
+    """A finalist's inputs: the shortlist, and the finalist before it (f1 follows the probe)."""
+    tail = [f"seed{wc.seed}"] if "seed" in wc.keys() else []
+    search = Path("results", wc.dataset, "search", *tail)
+    files = {**processed(wc), "shortlist": (search / "shortlist.json").as_posix()}
+    if int(wc.index) > 0:
+        files["previous"] = (search / "finalists" / f"f{int(wc.index) - 1}.json").as_posix()
+    return files
+
+
 def finalist_hp(wc) -> dict:
     """A finalist fits as run `optinter` re-trains (so its fit can be that re-train)."""
     return oconfig.run_hparams(config, wc.dataset, "optinter")
 
 
 def finalist_search_cfg(wc) -> dict:
-    """The search settings run `optinter` passes to its model (search_cfg of that run)."""
-    return {k: v for k, v in oconfig.search_settings(config, wc.dataset).items()
-            if k not in RECIPE_KEYS}
+    """The dataset's search settings: the recipe's for the finalist, the rest as run
+    `optinter` passes them to its model (search_cfg of that run, seed included)."""
+    return oconfig.search_settings(config, wc.dataset)
 
 
 def search_ckpt(wc) -> str:

@@ -87,11 +87,11 @@ use rule shortlist as shortlist_seed with:
 
 
 # One finalist's fit, with the hp, search settings and seed of the run that re-trains the
-# decided architecture (run `optinter`): the winner's checkpoints are that run's.
+# decided architecture (run `optinter`): the winner's checkpoints are that run's. f0 is the
+# probe, f1 the lean re-train decided from the probe's importance (so it follows f0).
 rule finalist:
     input:
-        **processed(),
-        shortlist=f"{RESULTS}/search/shortlist.json",
+        unpack(finalist_inputs),
     output:
         f"{RESULTS}/search/finalists/f{{index}}.json",
     params:
@@ -117,9 +117,6 @@ rule finalist:
 
 
 use rule finalist as finalist_seed with:
-    input:
-        **processed(),
-        shortlist=f"{RESULTS}/search/seed{{seed}}/shortlist.json",
     output:
         f"{RESULTS}/search/seed{{seed}}/finalists/f{{index}}.json",
     params:
