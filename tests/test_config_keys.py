@@ -27,7 +27,10 @@ SCOPES = {
     "search": [("*.py", "*", {"search_cfg"}),
                ("optinter.py", "Supernet.__init__", {"cfg"})],   # cfg = dict(search_cfg or {})
     "search.select": [("selection.py", "*", {"cfg", "out"}),       # selection.settings(...)
-                      ("train.py", "_validated", {"cfg"})],
+                      ("stages.py", "_validated", {"cfg"})],
+    "search.shortlist": [("shortlist.py", "*", {"cfg", "out"}),    # shortlist.settings(...)
+                         ("stages.py", "run_shortlist", {"cfg"}),
+                         ("stages.py", "run_finalist", {"cfg"})],
     "hp": [("*.py", "*", {"hp", "self.hp", "search_hp", "sel_hp"})],
 }
 # hp keys read through tables: GROUP_HP (layers.py: param group -> (lr key, l2 key)),
@@ -118,6 +121,7 @@ def schema_keys() -> dict[str, set[str]]:
         "train": set(props["train"]["properties"]),
         "search": set(props["search"]["properties"]),
         "search.select": set(props["search"]["properties"]["select"]["properties"]),
+        "search.shortlist": set(props["search"]["properties"]["shortlist"]["properties"]),
         # `models` of a preset holds its per-model rows (read by optinter.config), no hp key
         "hp": (set(root["$defs"]["hparams_preset"]["properties"]) - {"models"})
               | set(mh["properties"]),
@@ -132,6 +136,7 @@ def test_the_walk_finds_the_keys_it_must():
     assert {"seed", "device", "in_memory_max_mb", "eval_batch_size"} <= CODE["train"]
     assert {"relaxation", "factorize_table", "tau_decay_steps", "recipe"} <= CODE["search"]
     assert {"growth", "patience", "rankings", "importance_rows"} <= CODE["search.select"]
+    assert {"finalists", "screen_rows", "screen_z", "keep_z"} <= CODE["search.shortlist"]
     assert {"batch_size", "s1", "lr_a", "grda_c", "poly2_cross"} <= CODE["hp"]
 
 
@@ -151,7 +156,7 @@ def test_the_code_defaults_are_the_documented_ones():
     """The new train keys carry no schema `default` (filling one in would change every
     training job's params and re-run it); their descriptions state the code's defaults."""
     train = oc.load_schema()["properties"]["train"]["properties"]
-    src = (MODEL / "train.py").read_text()
+    src = (MODEL / "stages.py").read_text()
     for key, default in [("in_memory_max_mb", "1024"), ("shuffle_buffer_rows", "500_000")]:
         assert re.search(rf'train_cfg\.get\("{key}", {default}\)', src), key
         assert default.replace("_", "") in train[key]["description"], key

@@ -43,13 +43,18 @@ def _loaders(fmap: FeatureMap, hp: dict, train_cfg: dict, seed: int, device,
     kw = dict(device=device, in_memory_max_mb=int(train_cfg.get("in_memory_max_mb", 1024)),
               buffer_rows=int(train_cfg.get("shuffle_buffer_rows", 500_000)))
     bs = int(hp["batch_size"])
-    ebs = int(train_cfg.get("eval_batch_size", max(bs, 8192)))
+    ebs = _eval_batch_size(hp, train_cfg)
     data = {"train": ParquetBatches(fmap, "train", bs, shuffle=True, seed=seed, **kw).preload(),
             "valid": ParquetBatches(fmap, "valid", ebs, **kw).preload()}
     if bilevel:
         data["valid_shuffled"] = ParquetBatches(fmap, "valid", bs, shuffle=True,
                                                 seed=seed + 1, **kw)
     return data
+
+
+def _eval_batch_size(hp: dict, train_cfg: dict) -> int:
+    bs = int(hp["batch_size"])
+    return int(train_cfg.get("eval_batch_size", max(bs, 8192)))
 
 
 def _setup(data_dir, train_cfg: dict, seed: int):
@@ -370,8 +375,7 @@ def run_shortlist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_
     seed = int(arch.get("seed", search_cfg.get("seed", 0)))
     fmap, device, fm_digest = _setup(data_dir, train_cfg, seed)
     model = _search_model(fmap, hp, search_cfg, weights, device)
-    valid = ParquetBatches(fmap, "valid", int(train_cfg.get("eval_batch_size", 8192)),
-                           device=device)
+    valid = ParquetBatches(fmap, "valid", _eval_batch_size(hp, train_cfg), device=device)
     sample = uniform_sample(valid, cfg["screen_rows"], seed)
     scorer = SupernetScorer(model, sample)
     t0 = time.perf_counter()
