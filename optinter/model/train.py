@@ -25,7 +25,7 @@ from optinter.model.layers import CTRModel, count_parameters
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc, log_loss_from_logits
 from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
-from optinter.model import selection
+from optinter.model import accel, memory, selection
 from optinter.model.registry import get_model
 from optinter.model.sparse_adam import LazyAdam
 
@@ -69,13 +69,16 @@ def build_optimizers(model: CTRModel, hp: dict) -> dict[str, torch.optim.Optimiz
     return opts
 
 
-def _loss(model: torch.nn.Module, batch) -> torch.Tensor:
+def _loss(model: torch.nn.Module, batch, amp: str | None = None) -> torch.Tensor:
     cat, cont, cross, label = batch
-    return F.binary_cross_entropy_with_logits(model(cat, cont, cross), label)
+    with accel.autocast(amp, label.device):  # train.amp: bf16 matrix products, fp32 loss
+        logits = model(cat, cont, cross)
+    return F.binary_cross_entropy_with_logits(logits.float(), label)
 
 
 def train_step(model: CTRModel, opts: dict, batch, mode: str = "joint",
-               aux_batch: Callable[[], tuple] | None = None) -> torch.Tensor:
+               aux_batch: Callable[[], tuple] | None = None,
+               amp: str | None = None) -> torch.Tensor:
     """One optimisation step; returns the (detached) batch loss.
 
     joint: weights and architecture descend the gradient of the same batch (Alg. 1).
@@ -85,7 +88,7 @@ def train_step(model: CTRModel, opts: dict, batch, mode: str = "joint",
     penalty = getattr(model, "arch_penalty", None)  # the supernet's complexity prior
     for o in opts.values():
         o.zero_grad(set_to_none=True)
-    loss = _loss(model, batch)
+    loss = _loss(model, batch, amp)
     (loss + penalty() if penalty is not None and mode == "joint" else loss).backward()
     for k, o in opts.items():
         if k != "arch" or mode == "joint":
@@ -93,7 +96,7 @@ def train_step(model: CTRModel, opts: dict, batch, mode: str = "joint",
     if mode == "bilevel" and "arch" in opts:
         for o in opts.values():
             o.zero_grad(set_to_none=True)
-        aux = _loss(model, aux_batch())
+        aux = _loss(model, aux_batch(), amp)
         (aux + penalty() if penalty is not None else aux).backward()
         opts["arch"].step()
     model.on_train_step()
@@ -167,6 +170,12 @@ class Trainer:
                             f"{int(train_cfg.get('evals_per_epoch', 1) or 1)}")
         self.mode = mode
         self.on_step = on_step
+        # refuse now, with the number and the setting to change, rather than in the
+        # out-of-memory killer once the optimiser state or the data fill memory
+        dev = next(model.parameters()).device.type
+        memory.check(memory.estimate(model, data["train"].fmap, hp, train_cfg, dev),
+                     f"training {type(model).__name__} on {data['train'].fmap.dataset}",
+                     train_cfg, dev)
         self.opts = build_optimizers(model, hp)
         self.state = FitState()
         self.every = int(train_cfg.get("checkpoint_every_steps", 0) or 0)
@@ -210,7 +219,9 @@ class Trainer:
         if not path.exists():
             return False
         try:
-            ckpt = torch.load(path, map_location=self.device, weights_only=True)
+            # mmap: the checkpoint's tensors are copied into the model's from the page cache,
+            # never held beside them (a resume would otherwise need twice the memory)
+            ckpt = torch.load(path, map_location=self.device, weights_only=True, mmap=True)
         except pickle.UnpicklingError as err:
             # weights_only refused a pickled object (it could run code, e.g. a file planted on a
             # shared file system): name the file, the object and the fix, and never repeat
@@ -239,7 +250,7 @@ class Trainer:
     # steps -------------------------------------------------------------------------------
     def _step(self, batch, aux_iter) -> torch.Tensor:
         aux = (lambda: next(aux_iter)) if aux_iter is not None else None
-        return train_step(self.model, self.opts, batch, self.mode, aux)
+        return train_step(self.model, self.opts, batch, self.mode, aux, self.cfg.get("amp"))
 
     def _aux_stream(self):
         """Endless shuffled validation batches for bilevel arch steps, position in state."""
@@ -344,7 +355,8 @@ def _fingerprint(device, **parts) -> str:
 def _loaders(fmap: FeatureMap, hp: dict, train_cfg: dict, seed: int, device,
              bilevel: bool = False) -> dict:
     kw = dict(device=device, in_memory_max_mb=int(train_cfg.get("in_memory_max_mb", 1024)),
-              buffer_rows=int(train_cfg.get("shuffle_buffer_rows", 500_000)))
+              buffer_rows=int(train_cfg.get("shuffle_buffer_rows", 500_000)),
+              resident=accel.use_resident(fmap, train_cfg, device))
     bs = int(hp["batch_size"])
     ebs = int(train_cfg.get("eval_batch_size", max(bs, 8192)))
     data = {"train": ParquetBatches(fmap, "train", bs, shuffle=True, seed=seed, **kw).preload(),
