@@ -87,6 +87,10 @@ def _widths(model) -> tuple[int, int]:
             cols = getattr(m, "columns", None)
             n = len(cols) if cols is not None else len(m.vocab_sizes)
             looked += n * m.weight.shape[1]
+        # batched per-pair layers (PIN's sub-networks): weights [pairs, in, out]
+        for w in m.parameters(recurse=False):
+            if w.dim() == 3:
+                width += w.shape[0] * (w.shape[1] + w.shape[2])
     return width + looked, looked
 
 
