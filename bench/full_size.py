@@ -297,7 +297,9 @@ def loader_rates(fmap_dict: dict, rows: int, batch: int, device: str) -> dict:
     dev = pick_device(device)
     out = {}
     with tempfile.TemporaryDirectory(dir=ROOT / "tmp" if (ROOT / "tmp").is_dir() else None) as tmp:
-        make_processed(Path(tmp), rows=rows, n_cont=n_cont, n_cat=n_cat, vocab=50, seed=0)
+        # the writer needs one continuous column (Avazu has none: one float column more)
+        make_processed(Path(tmp), rows=rows, n_cont=max(n_cont, 1), n_cat=n_cat, vocab=50,
+                       seed=0)
         fmap = FeatureMap.load(tmp)
         modes = {"in-memory": {}, "streaming": {"in_memory_max_mb": 0, "buffer_rows": 100_000},
                  "resident": {"resident": True}}
