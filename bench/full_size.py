@@ -353,7 +353,12 @@ def main() -> None:
     ap.add_argument("--evals-per-epoch", type=int, default=4)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--json", type=Path, help="also write every figure here")
+    ap.add_argument("--estimate-only", action="store_true",
+                    help="only the memory estimates (meta-device models; seconds, no training)")
     a = ap.parse_args()
+    if a.estimate_only:
+        estimates(a)
+        return
     from optinter.model.train import pick_device
     device = pick_device(a.device).type
     names = [m for m in a.models.split(",") if m]
@@ -391,6 +396,30 @@ def main() -> None:
                time.perf_counter() - t0)
     if a.json:
         a.json.write_text(json.dumps(everything, indent=1))
+
+
+def estimates(a) -> None:
+    """Parameters and memory estimate of every model of each shape, against --budget-mb."""
+    from optinter.model import memory
+    from optinter.model.featuremap import FeatureMap
+    for shape_name in [s for s in a.shapes.split(",") if s]:
+        shape = SHAPES[shape_name]
+        fm = feature_map_dict(shape_name, shape)
+        fmap = FeatureMap.from_dict(fm)
+        cfg = hparams(shape)
+        print(f"\n## {shape_name}: estimates (budget {a.budget_mb:,} MB)\n")
+        print("| model | params | Table V | est. MB | of which data MB | fits budget |")
+        print("|---|---:|---:|---:|---:|---|")
+        for name in [m for m in a.models.split(",") if m]:
+            key = "optinter" if name == "supernet" else name.replace("_search", "")
+            hp = {**cfg["hp"], **cfg["models"].get(key, {})}
+            est = memory.estimate(build(name, fmap, hp, cfg["search"], shape["counts"], True),
+                                  fmap, hp, cfg["train"])
+            pp = shape["paper_params"].get(name)
+            print(f"| {name} | {est.params / 1e6:,.1f}M | "
+                  f"{f'{pp / 1e6:,.1f}M' if pp else '-'} | {est.total_mb:,} | "
+                  f"{est.data / 2 ** 20:,.0f} | "
+                  f"{'yes' if est.total_mb <= a.budget_mb else '**no: refused**'} |")
 
 
 def report(shape_name, shape, fm, rows, loader, feed_mode, device, a, secs) -> None:
