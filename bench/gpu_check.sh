@@ -12,6 +12,9 @@
 #              Criteo shape and batch, against the search step's rate (is the GPU starved?)
 #   demo       the demo workflow with train.device=cuda, in a copy of the repository under a
 #              temporary folder (results/ here stay untouched); then its runs per model
+#   full_size  bench/full_size.py at a bounded number of steps: every Table V model and both
+#              searches at Criteo and Avazu size (params, memory estimate vs peak, step and
+#              loader samples/s, projected hours; the device-resident loader on the GPU)
 # Without a GPU (or with --cpu-only) it says so and runs the CPU-only parts: the tests'
 # harness (C kernels vs PyTorch ops; the CUDA tests skip), both benchmarks on the CPU at a
 # small shape, and a dry run of the demo command with the CUDA override.
@@ -19,7 +22,8 @@
 # Environment: PYTHON (default .venv/bin/python, else python3), GPU_CHECK_LOGS (default
 # $OUT/gpu_check when $OUT is set, else a temporary folder, kept and named at the end),
 # DEMO_TIMEOUT (seconds, default 210), DEMO_CORES (default 8), DEMO_CONFIG (more --config
-# words for the demo, e.g. "seeds=[1]"). Exit status: 0 when every part that ran passed.
+# words for the demo, e.g. "seeds=[1]"), FULL_SIZE_TIMEOUT (seconds, default 600).
+# Exit status: 0 when every part that ran passed.
 
 set -uo pipefail
 
@@ -29,7 +33,7 @@ for arg in "$@"; do
   case "$arg" in
     --cpu-only) CPU_ONLY=1 ;;
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_check: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -82,6 +86,13 @@ else
 fi
 
 # ------------------------------------------------------------------ shapes
+# full size: every model at Criteo / Avazu size, bounded steps (bench/full_size.py; not with
+# --quick)
+if [[ $DEV == cuda ]]; then   # ~15 s a model (a fresh process each), ~8 min in all
+  FULL=(--shapes criteo,avazu,avazu_released --steps 20 --warmup 3 --loader-rows 400000 --budget-mb 130000)
+else                            # the whole table on a CPU takes ~40 min: run bench/full_size.py
+  FULL=(--shapes criteo --models lr,fnn,optinter,supernet --steps 2 --warmup 1 --loader-rows 100000)
+fi
 if [[ $QUICK -eq 1 ]]; then
   SHAPE=(--cont 2 --cat 6)
   STEP=(--batch 256 --mlp 32,32 --cat-rows 2000 --cross-rows 10000,50000 --steps 2 --warmup 1)
@@ -132,6 +143,21 @@ if [[ $RC -eq 0 ]]; then
   done < <(grep -E '^loader ' "$LOGS/loader.log")
 else
   row "loader ($DEV)" FAIL "$SECS" "$(tail -1 "$LOGS/loader.log")"
+fi
+
+# ------------------------------------------------------------------ full size
+if [[ $QUICK -eq 1 ]]; then
+  row "full_size" skip 0 "--quick (bench/full_size.py builds full-size tables)"
+else
+run_part full_size timeout "${FULL_SIZE_TIMEOUT:-600}" "$PY" bench/full_size.py --device "$DEV" "${FULL[@]}" --json "$LOGS/full_size.json"
+if [[ $RC -eq 0 ]]; then
+  n_ok=$(grep -cE '^\| [a-z_]+ \|.*\| [0-9.]+ \| [0-9.]+ \|$' "$LOGS/full_size.log")
+  n_no=$(grep -cE '\*\*(estimate|exit)' "$LOGS/full_size.log")
+  opt=$(grep -E '^optinter.json \(proj.\)' "$LOGS/full_size.log" | head -1 | grep -oE '= [0-9,]+ h' )
+  row "full_size ($DEV)" PASS "$SECS" "$n_ok models measured, $n_no refused/failed by estimate; optinter.json ${opt:-n/a} (Criteo, proj.); table in $LOGS/full_size.log"
+else
+  row "full_size ($DEV)" "$(status_of)" "$SECS" "$(tail -1 "$LOGS/full_size.log")"
+fi
 fi
 
 # ------------------------------------------------------------------ demo

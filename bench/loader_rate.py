@@ -11,7 +11,8 @@ read and checked the same whatever the vocabulary).
     .venv/bin/python bench/loader_rate.py --versus 850000              # prints loader / step
 
 Prints one line per mode: `loader <mode> <device>: <samples/s> samples/s ...` (in-memory: the
-split preloaded and permuted each epoch; streaming: row groups read as it goes).
+split preloaded and permuted each epoch; streaming: row groups read as it goes; resident: the
+split held as tensors on the device, batches drawn there, train.device_resident).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def main() -> None:
     ap.add_argument("--cat", type=int, default=26)
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up)")
-    ap.add_argument("--modes", default="in-memory,streaming")
+    ap.add_argument("--modes", default="in-memory,streaming,resident")
     ap.add_argument("--versus", type=float, default=None,
                     help="a training step's samples/s to compare with (e.g. the search step's)")
     a = ap.parse_args()
@@ -73,7 +74,8 @@ def main() -> None:
         for mode in a.modes.split(","):
             mb = 1 << 30 if mode == "in-memory" else 0
             loader = ParquetBatches(fmap, "train", a.batch, shuffle=True, seed=0, device=device,
-                                    in_memory_max_mb=mb, buffer_rows=100_000).preload()
+                                    in_memory_max_mb=mb, buffer_rows=100_000,
+                                    resident=mode == "resident").preload()
             r = rate(loader, device, a.epochs)
             vs = f", {r / a.versus:.2f}x the step's {a.versus:,.0f}" if a.versus else ""
             print(f"loader {mode} {device}: {r:,.0f} samples/s ({loader.rows:,} train rows, "

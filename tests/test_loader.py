@@ -15,10 +15,13 @@ def epoch_rows(loader, epoch=0, start=0):
     return [torch.cat([b[k] for b in parts]).numpy() for k in range(4)], len(parts)
 
 
-@pytest.fixture(params=["memory", "stream"])
+@pytest.fixture(params=["memory", "stream", "resident"])
 def loader_kw(request):
-    # stream: force streaming mode with buffers of two 1000-row groups
-    return {} if request.param == "memory" else {"in_memory_max_mb": 0, "buffer_rows": 1500}
+    # stream: force streaming mode with buffers of two 1000-row groups; resident: the split as
+    # tensors on the device (here the CPU), filled two row groups at a time
+    return {"memory": {}, "stream": {"in_memory_max_mb": 0, "buffer_rows": 1500},
+            "resident": {"in_memory_max_mb": 0, "buffer_rows": 1500, "resident": True}
+            }[request.param]
 
 
 def test_epoch_is_a_permutation_of_the_file(tiny_processed, loader_kw):
@@ -61,7 +64,27 @@ def test_preload_reads_before_the_first_batch_and_changes_no_batch(tiny_processe
     eager, _ = epoch_rows(ld) if ld.in_memory else (lazy, 0)
     assert all(np.array_equal(x, y) for x, y in zip(lazy, eager))
     # in memory: no Parquet read left for the first epoch; streaming: nothing was held
-    assert reads == [] and (ld._data is not None) == ld.in_memory
+    assert reads == [] and (ld._data is not None or ld._dev is not None) == ld.in_memory
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_device_resident_batches_are_the_in_memory_batches(tiny_processed, shuffle):
+    """The GPU path (split held as device tensors, batches drawn there) on device=cpu: the same
+    batches as the in-memory host path, for every epoch and resume point, with no Parquet read
+    and no host-side batch after preload."""
+    fm = FeatureMap.load(tiny_processed)
+    host = ParquetBatches(fm, "train", 64, shuffle=shuffle, seed=5)
+    dev = ParquetBatches(fm, "train", 64, shuffle=shuffle, seed=5, resident=True,
+                         device="cpu", buffer_rows=1000).preload()
+    assert dev.in_memory and dev._data is None
+    assert all(t.device == dev.device for t in dev._dev)
+    assert dev._dev[0].dtype == torch.int32  # ids held compactly, widened per batch
+    dev._read = lambda groups: pytest.fail("resident loader read Parquet after preload")
+    for epoch, start in ((0, 0), (1, 0), (1, 5)):
+        a, na = epoch_rows(host, epoch, start)
+        b, nb = epoch_rows(dev, epoch, start)
+        assert na == nb and all(np.array_equal(x, y) for x, y in zip(a, b))
+        assert b[0].dtype == np.int64 and b[2].dtype == np.int64
 
 
 def test_unshuffled_is_file_order(tiny_processed):

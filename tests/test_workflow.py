@@ -185,7 +185,9 @@ def test_slurm_profile_asks_for_partitions_and_gpus(wf, cfg):
     search = resources(by_rule["search"])
     assert (search["slurm_partition"], search["slurm_account"]) == ("gpuq", "proj")
     assert search["gpu"] == str(cfg["resources"]["train_gpus"])
-    assert search["mem_mb"] == str(cfg["resources"]["train_mem_mb"])
+    # resources.train_mem_mb: auto: the job's memory estimate, evaluated once the data stage
+    # wrote feature_map.json (to be determined in a dry run from scratch)
+    assert cfg["resources"]["train_mem_mb"] == "auto" and search["mem_mb"] == "<TBD>"
     assert resources(by_rule["ingest"])["slurm_partition"] == "cpuq"
     assert "gpu" not in resources(by_rule["ingest"])
 
@@ -322,3 +324,35 @@ def test_planted_cases_flow_through_the_ordinary_rules(wf, cfg):
     # only the oracle and the report read truth.json
     readers = {j["rule"] for j in jobs if "truth.json" in j.get("input", "")}
     assert readers == {"oracle_architecture", "planted_recovery"}
+
+
+def test_training_jobs_ask_for_their_memory_estimate(wf, cfg):
+    """With the feature map written, each training job's mem_mb is optinter.model.memory's
+    estimate for its model (+15 %): the supernet's for the search, the model's own for a
+    baseline; a number in resources.train_mem_mb fixes it."""
+    import shutil
+    import sys
+    sys.path.insert(0, str(REPO / "tests"))
+    from synth import make_processed
+
+    from optinter.model import memory
+    data = wf / "data" / "processed" / "criteo"
+    make_processed(data, rows=2000, n_cont=13, n_cat=26, vocab=8)
+    try:
+        jobs = dry_run_jobs(wf, "results/criteo/search/architecture.json",
+                            "results/criteo/runs/fnn/seed1.json")
+        by_rule = {j["rule"]: resources(j) for j in jobs}
+        hp_opt = oc.model_hparams(cfg, "criteo", "optinter")
+        want = memory.mem_mb("optinter", data, hp_opt, cfg["train"], search=True,
+                             search_cfg=oc.search_settings(cfg, "criteo"))
+        assert by_rule["search_paper"]["mem_mb"] == str(want)
+        fnn = memory.mem_mb("fnn", data, oc.run_hparams(cfg, "criteo", "fnn"), cfg["train"])
+        assert by_rule["train_model_seed"]["mem_mb"] == str(fnn) != str(want)
+        extra = wf / "fixed_mem.yaml"
+        extra.write_text("resources:\n  train_mem_mb: 5000\n")
+        fixed = dry_run_jobs(wf, "results/criteo/runs/fnn/seed1.json", "--configfile",
+                             str(wf / "config.yaml"), str(extra))
+        assert resources(next(j for j in fixed if j["rule"] == "train_model_seed"))["mem_mb"] \
+            == "5000"
+    finally:
+        shutil.rmtree(wf / "data" / "processed" / "criteo")

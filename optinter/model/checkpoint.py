@@ -65,7 +65,9 @@ def load(path: Path, device, valid: Callable[[Any], bool] = lambda obj: True) ->
     if not path.exists():
         return None
     try:
-        obj = torch.load(path, map_location=device, weights_only=True)
+        # mmap: the tensors are copied into the model's from the page cache, never held
+        # beside them (a resume would otherwise need twice the model's and optimiser's memory)
+        obj = torch.load(path, map_location=device, weights_only=True, mmap=True)
     # Any failure to read is the file's: torch raises RuntimeError, EOFError, OSError,
     # UnpicklingError, ValueError, ... depending on where the bytes stop making sense.
     except Exception as err:  # noqa: BLE001

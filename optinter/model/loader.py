@@ -13,6 +13,12 @@ resumed run restarts at any batch index without replaying the stream.
   order (split.order: shuffled, optinter/data/shuffle.py) and every row group is i.i.d.-like.
 A background thread reads and converts the next batches while the model trains (pyarrow and
 numpy release the GIL), and pins memory when the target is a GPU.
+- Device-resident (`resident=True`, train.device_resident; for a split that fits the
+  accelerator's memory, e.g. Criteo's 47 GB train split on an H200): the split is read once into
+  tensors on the target device and every batch is an index_select there: no host work, no
+  transfer, nothing for the step to wait on. Its batches are those of the in-memory mode (the
+  same seeded permutation, drawn on the host once per epoch), so a run is the same run either
+  way; with device=cpu the same code runs on host tensors (tests).
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ class ParquetBatches:
 
     def __init__(self, fmap: FeatureMap, split: str, batch_size: int, shuffle: bool = False,
                  seed: int = 0, device: str | torch.device = "cpu", in_memory_max_mb: int = 1024,
-                 buffer_rows: int = 500_000, prefetch: int = 4):
+                 buffer_rows: int = 500_000, prefetch: int = 4, resident: bool = False):
         self.path = Path(fmap.path(split))
         self.fmap = fmap
         self.batch_size = int(batch_size)
@@ -87,8 +93,12 @@ class ParquetBatches:
         self.rows = int(self.group_rows.sum())
         fmap.check_split(split, self.rows)  # before any training on it
         width = len(self.cat_cols) + len(self.cont_cols) + len(self.cross_cols) + 1
-        self.in_memory = self.rows * width * 4 <= in_memory_max_mb * 2**20
+        self.nbytes = self.rows * width * 4
+        self.resident = bool(resident)
+        # a resident split is held whole (on the device), so it is ordered as an in-memory one
+        self.in_memory = self.resident or self.nbytes <= in_memory_max_mb * 2**20
         self._data: Chunk | None = None
+        self._dev: tuple[torch.Tensor, ...] | None = None
 
     def __len__(self) -> int:
         return -(-self.rows // self.batch_size)
@@ -96,9 +106,55 @@ class ParquetBatches:
     def preload(self) -> "ParquetBatches":
         """Read an in-memory split now, before training starts (as FuxiCTR does), so the first
         epoch runs at the steady rate instead of waiting on the Parquet read."""
-        if self.in_memory and self._data is None:
+        if self.resident:
+            self._load_resident()
+        elif self.in_memory and self._data is None:
             self._data = self._read(list(range(len(self.group_rows))))
         return self
+
+    def _load_resident(self) -> None:
+        """The split as (cat int32, cont, cross int32, label) tensors on the device, filled a
+        few row groups at a time (the host never holds more than ~`buffer_rows` rows)."""
+        if self._dev is not None:
+            return
+        widths = (len(self.cat_cols), len(self.cont_cols), len(self.cross_cols))
+        dev = self.device
+        out = (torch.empty(self.rows, widths[0], dtype=torch.int32, device=dev),
+               torch.empty(self.rows, widths[1], dtype=torch.float32, device=dev),
+               torch.empty(self.rows, widths[2], dtype=torch.int32, device=dev),
+               torch.empty(self.rows, dtype=torch.float32, device=dev))
+        at, groups, n = 0, [], 0
+        last = len(self.group_rows) - 1
+        for g in range(len(self.group_rows)):
+            groups.append(g)
+            n += int(self.group_rows[g])
+            if n < self.buffer_rows and g != last:
+                continue
+            c = self._read(groups)
+            for t, a in zip(out, (c.cat, c.cont, c.cross, c.label)):
+                src = torch.from_numpy(np.ascontiguousarray(a))
+                t[at:at + len(c)].copy_(src.pin_memory() if dev.type == "cuda" else src)
+            at += len(c)
+            groups, n = [], 0
+        self._dev = out
+
+    def _resident_batches(self, epoch: int, start: int) -> Iterator[Batch]:
+        self._load_resident()
+        cat, cont, cross, label = self._dev
+        bs = self.batch_size
+        order = None
+        if self.shuffle:
+            # the in-memory mode's permutation (one buffer: index 0), so batches are identical
+            perm = np.random.default_rng([self.seed, epoch, 2, 0]).permutation(self.rows)
+            order = torch.from_numpy(perm).to(self.device)
+        for i in range(start * bs, self.rows, bs):
+            if order is None:
+                sl = slice(i, i + bs)
+                yield cat[sl].long(), cont[sl], cross[sl].long(), label[sl]
+            else:
+                idx = order[i:i + bs]
+                yield (cat.index_select(0, idx).long(), cont.index_select(0, idx),
+                       cross.index_select(0, idx).long(), label.index_select(0, idx))
 
     def _check_schema(self) -> None:
         schema = self.file.schema_arrow
@@ -219,6 +275,9 @@ class ParquetBatches:
 
     def iterate(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
         """Batches of `epoch` from batch index `start` on, as tensors on the target device."""
+        if self.resident:
+            yield from self._resident_batches(epoch, start)
+            return
         gen = (self._to_torch(c) for c in self._numpy_batches(epoch, start))
         for batch in _prefetch(gen, self.prefetch) if self.prefetch else gen:
             yield tuple(x.to(self.device, non_blocking=True) for x in batch)

@@ -26,7 +26,7 @@ from optinter.model.layers import count_parameters
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc
 from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
-from optinter.model import bundle, selection, shortlist
+from optinter.model import accel, bundle, selection, shortlist
 from optinter.model.registry import get_model
 from optinter.model.train import Trainer, evaluate, pick_device, runtime
 
@@ -41,7 +41,8 @@ def _fingerprint(device, **parts) -> str:
 def _loaders(fmap: FeatureMap, hp: dict, train_cfg: dict, seed: int, device,
              bilevel: bool = False) -> dict:
     kw = dict(device=device, in_memory_max_mb=int(train_cfg.get("in_memory_max_mb", 1024)),
-              buffer_rows=int(train_cfg.get("shuffle_buffer_rows", 500_000)))
+              buffer_rows=int(train_cfg.get("shuffle_buffer_rows", 500_000)),
+              resident=accel.use_resident(fmap, train_cfg, device))
     bs = int(hp["batch_size"])
     ebs = _eval_batch_size(hp, train_cfg)
     data = {"train": ParquetBatches(fmap, "train", bs, shuffle=True, seed=seed, **kw).preload(),
@@ -289,7 +290,11 @@ def _reuse_finalist(architecture, ckpt_dir) -> dict | None:
     Trainer.try_resume makes sure), so they are copied in and the fit is not repeated."""
     if not isinstance(architecture, (str, Path)) or (Path(ckpt_dir) / "last.pt").exists():
         return None
-    winner = (json.loads(Path(architecture).read_text()).get("selection") or {}).get("winner")
+    try:
+        arch = json.loads(Path(architecture).read_text())
+    except (OSError, ValueError):
+        return None  # a damaged file: load_choices names it and the rebuild
+    winner = (arch.get("selection") or {}).get("winner")
     src = Path(winner["checkpoint"]) if winner else None
     if src is None or not (src / "last.pt").exists() or not (src / "best.pt").exists():
         return None

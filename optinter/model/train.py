@@ -20,7 +20,7 @@ from optinter.io import atomic_path
 from optinter.model.layers import CTRModel
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc, log_loss_from_logits
-from optinter.model import checkpoint
+from optinter.model import accel, checkpoint, memory
 from optinter.model.sparse_adam import LazyAdam
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,16 @@ def build_optimizers(model: CTRModel, hp: dict) -> dict[str, torch.optim.Optimiz
     return opts
 
 
-def _loss(model: torch.nn.Module, batch) -> torch.Tensor:
+def _loss(model: torch.nn.Module, batch, amp: str | None = None) -> torch.Tensor:
     cat, cont, cross, label = batch
-    return F.binary_cross_entropy_with_logits(model(cat, cont, cross), label)
+    with accel.autocast(amp, label.device):  # train.amp: bf16 matrix products, fp32 loss
+        logits = model(cat, cont, cross)
+    return F.binary_cross_entropy_with_logits(logits.float(), label)
 
 
 def train_step(model: CTRModel, opts: dict, batch, mode: str = "joint",
-               aux_batch: Callable[[], tuple] | None = None) -> torch.Tensor:
+               aux_batch: Callable[[], tuple] | None = None,
+               amp: str | None = None) -> torch.Tensor:
     """One optimisation step; returns the (detached) batch loss.
 
     joint: weights and architecture descend the gradient of the same batch (Alg. 1).
@@ -78,7 +81,7 @@ def train_step(model: CTRModel, opts: dict, batch, mode: str = "joint",
     penalty = getattr(model, "arch_penalty", None)  # the supernet's complexity prior
     for o in opts.values():
         o.zero_grad(set_to_none=True)
-    loss = _loss(model, batch)
+    loss = _loss(model, batch, amp)
     (loss + penalty() if penalty is not None and mode == "joint" else loss).backward()
     for k, o in opts.items():
         if k != "arch" or mode == "joint":
@@ -86,7 +89,7 @@ def train_step(model: CTRModel, opts: dict, batch, mode: str = "joint",
     if mode == "bilevel" and "arch" in opts:
         for o in opts.values():
             o.zero_grad(set_to_none=True)
-        aux = _loss(model, aux_batch())
+        aux = _loss(model, aux_batch(), amp)
         (aux + penalty() if penalty is not None else aux).backward()
         opts["arch"].step()
     model.on_train_step()
@@ -161,6 +164,12 @@ class Trainer:
                             f"{int(train_cfg.get('evals_per_epoch', 1) or 1)}")
         self.mode = mode
         self.on_step = on_step
+        # refuse now, with the number and the setting to change, rather than in the
+        # out-of-memory killer once the optimiser state or the data fill memory
+        dev = next(model.parameters()).device.type
+        memory.check(memory.estimate(model, data["train"].fmap, hp, train_cfg, dev),
+                     f"training {type(model).__name__} on {data['train'].fmap.dataset}",
+                     train_cfg, dev)
         self.opts = build_optimizers(model, hp)
         self.state = FitState()
         self.every = int(train_cfg.get("checkpoint_every_steps", 0) or 0)
@@ -212,7 +221,7 @@ class Trainer:
     # steps -------------------------------------------------------------------------------
     def _step(self, batch, aux_iter) -> torch.Tensor:
         aux = (lambda: next(aux_iter)) if aux_iter is not None else None
-        return train_step(self.model, self.opts, batch, self.mode, aux)
+        return train_step(self.model, self.opts, batch, self.mode, aux, self.cfg.get("amp"))
 
     def _aux_stream(self):
         """Endless shuffled validation batches for bilevel arch steps, position in state."""

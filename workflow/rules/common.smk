@@ -60,6 +60,27 @@ def res(key: str):
     return lambda wc: dcfg(wc).get("resources", {}).get(key, RES[key])
 
 
+def train_mem_mb(model: str | None = None):
+    """mem_mb of a training job (search: `model` optinter or autofis; else the run's model).
+    resources.train_mem_mb: auto = optinter.model.memory's estimate for the job's model on the
+    dataset's feature map (+15 %), known once feature_map.json exists (Snakemake shows <TBD>
+    until the data stage wrote it); a number fixes it."""
+    def mem(wc, input):
+        fixed = res("train_mem_mb")(wc)
+        if fixed != "auto":
+            return fixed
+        fm = input.feature_map
+        if not os.path.exists(fm):  # Snakemake: evaluate again once the input exists
+            raise FileNotFoundError(2, "not yet built", fm)
+        from optinter.model import memory
+        name = model or base_model(wc.model)
+        params = model_hp(wc) if model is None else oconfig.model_hparams(config, wc.dataset, name)
+        return memory.mem_mb(name, Path(fm).parent, params, config["train"],
+                             search=model is not None,
+                             search_cfg=oconfig.search_settings(config, wc.dataset))
+    return mem
+
+
 def dcfg(wc) -> dict:
     return config["datasets"][wc.dataset]
 

@@ -2,11 +2,10 @@
 # Training rules ask a cluster for a GPU (config resources.train_gpus); checkpoints live under
 # data/checkpoints/ (not declared outputs, so a failed job keeps them and resumes).
 
-TRAIN_RESOURCES = dict(
-    mem_mb=res("train_mem_mb"),
-    runtime=res("train_runtime"),
-    gpu=res("train_gpus"),
-)
+def train_resources(search_model: str | None = None) -> dict:
+    """A training job's request; mem_mb from the memory estimate (common.smk train_mem_mb)."""
+    return dict(mem_mb=train_mem_mb(search_model), runtime=res("train_runtime"),
+                gpu=res("train_gpus"))
 
 
 # The paper's search (Alg. 1, argmax per pair): results/{dataset}/search_paper/, re-trained
@@ -30,7 +29,7 @@ rule search_paper:
         "benchmarks/search_paper/{dataset}.tsv"
     threads: res("train_threads")
     resources:
-        **TRAIN_RESOURCES,
+        **train_resources("optinter"),
     conda:
         "../../envs/train.yaml"
     script:
@@ -148,7 +147,7 @@ rule search:
         "benchmarks/search/{dataset}.tsv"
     threads: res("train_threads")
     resources:
-        **TRAIN_RESOURCES,
+        **train_resources("optinter"),
     conda:
         "../../envs/train.yaml"
     script:
@@ -300,7 +299,7 @@ rule search_autofis:
         "benchmarks/search_autofis/{dataset}.tsv"
     threads: res("train_threads")
     resources:
-        **TRAIN_RESOURCES,
+        **train_resources("autofis"),
     conda:
         "../../envs/train.yaml"
     script:
@@ -347,7 +346,7 @@ rule train_model:
         "benchmarks/train_model/{dataset}/{model}.tsv"
     threads: res("train_threads")
     resources:
-        **TRAIN_RESOURCES,
+        **train_resources(),
     conda:
         "../../envs/train.yaml"
     script:
