@@ -81,6 +81,12 @@ def train_mem_mb(model: str | None = None):
     return mem
 
 
+def train_resources(search_model: str | None = None) -> dict:
+    """A training job's request; mem_mb from the memory estimate (common.smk train_mem_mb)."""
+    return dict(mem_mb=train_mem_mb(search_model), runtime=res("train_runtime"),
+                gpu=res("train_gpus"))
+
+
 def dcfg(wc) -> dict:
     return config["datasets"][wc.dataset]
 

@@ -2,12 +2,6 @@
 # Training rules ask a cluster for a GPU (config resources.train_gpus); checkpoints live under
 # data/checkpoints/ (not declared outputs, so a failed job keeps them and resumes).
 
-def train_resources(search_model: str | None = None) -> dict:
-    """A training job's request; mem_mb from the memory estimate (common.smk train_mem_mb)."""
-    return dict(mem_mb=train_mem_mb(search_model), runtime=res("train_runtime"),
-                gpu=res("train_gpus"))
-
-
 # The paper's search (Alg. 1, argmax per pair): results/{dataset}/search_paper/, re-trained
 # as model optinter_paper. rule search then decides the architecture that model `optinter`
 # re-trains with config search.recipe (paper: the same file; validated: from its ranking, on
@@ -65,7 +59,7 @@ rule shortlist:
         "benchmarks/shortlist/{dataset}.tsv"
     threads: res("train_threads")
     resources:
-        **TRAIN_RESOURCES,
+        **train_resources("optinter"),  # bounded by the supernet's estimate
     conda:
         "../../envs/train.yaml"
     script:
@@ -108,7 +102,7 @@ rule finalist:
         "benchmarks/finalist/{dataset}/f{index}.tsv"
     threads: res("train_threads")
     resources:
-        **TRAIN_RESOURCES,
+        **train_resources("optinter"),  # bounded by the supernet's estimate
     conda:
         "../../envs/train.yaml"
     script:
