@@ -108,12 +108,26 @@ def test_stages_end_to_end_and_the_winner_is_the_retrain(tiny_processed, tmp_pat
                           tmp_path / "shortlist.json")
     n = len(searched["pairs"])
     assert short["evaluations"] == 1 + 2 * n and short["eval_rows"] > 0
+    # the paper recipe's re-train, whose samples set the budget (2 epochs of 2400 rows here)
+    paper_run = tmp_path / "paper.json"
+    paper_run.write_text(json.dumps({"train_samples": 2000}))
     fins = []
     for i in range(2):
         fins.append(run_finalist(tiny_processed, HP, cfg, TRAIN, 4, tmp_path / "shortlist.json",
                                  i, tmp_path / f"f{i}.json", tmp_path / f"ck_f{i}",
-                                 previous=tmp_path / "f0.json" if i else None))
+                                 previous=tmp_path / "f0.json" if i else None,
+                                 paper_run=paper_run))
     probe, lean = fins
+    budget = searched["settings"]["train_samples"] + 2 * 2000
+    assert probe["budget"] == budget and probe["max_samples"] == budget // 2
+    assert lean["max_samples"] == budget - probe["train_samples"]
+    # each fit stops within its cap (at the end of the batch that reached it)
+    for f in fins:
+        assert f["max_samples"] <= f["train_samples"] < f["max_samples"] + HP["batch_size"] \
+            or f["train_samples"] < f["max_samples"]
+    # the recipe within twice the paper recipe's training samples
+    total = searched["settings"]["train_samples"] + probe["train_samples"] + lean["train_samples"]
+    assert total <= 2 * (searched["settings"]["train_samples"] + 2000) + HP["batch_size"]
     assert probe["choices"] == short["finalists"][0]["choices"]
     assert len(probe["importance"]) == n
     assert lean["choices"] == shortlist.lean(probe["choices"], probe["importance"], {"keep_z": 1.0})
@@ -129,14 +143,18 @@ def test_stages_end_to_end_and_the_winner_is_the_retrain(tiny_processed, tmp_pat
     cost = decided["selection"]["cost"]
     assert cost["finalist_samples"] == sum(f["train_samples"] for f in fins)
     # the re-train of the decided architecture reuses the winner's fit, and equals a fresh one
+    assert decided["selection"]["winner"]["max_samples"] == win["max_samples"]
     steps = []
     run_cfg = {k: v for k, v in cfg.items() if k not in ("recipe", "select", "shortlist")}
     reused = run_model("optinter", tiny_processed, HP, TRAIN, 4, tmp_path / "o.json",
                        tmp_path / "ck_run", architecture=tmp_path / "arch.json",
                        search_cfg=run_cfg, on_step=steps.append)
     assert steps == []  # not one step trained again
+    # the same architecture.json without the finalist's checkpoints: the same fit again,
+    # under the same cap
     fresh = run_model("optinter", tiny_processed, HP, TRAIN, 4, tmp_path / "o2.json",
-                      tmp_path / "ck_fresh", architecture=win["choices"], search_cfg=run_cfg)
+                      tmp_path / "ck_fresh", architecture=_without_checkpoint(
+                          tmp_path / "arch.json", tmp_path / "arch2.json"), search_cfg=run_cfg)
     assert reused["reused"]["checkpoint"] == win["checkpoint"]
     assert fresh["reused"] is None
     assert reused["valid_auc"] == win["valid_auc"] == fresh["valid_auc"]
@@ -172,3 +190,10 @@ def test_scorer_equals_the_supernet_fixed_to_the_architecture(tiny_processed, ta
         net.fix_architecture(None)
         assert scorer(choices) == pytest.approx(auc(scorer.labels, z), abs=1e-9)
     assert scorer.evaluations == 4 and scorer.rows_evaluated == 4 * sample.rows
+
+
+def _without_checkpoint(src, dst):
+    arch = json.loads(src.read_text())
+    arch["selection"]["winner"]["checkpoint"] = str(dst.parent / "nowhere")
+    dst.write_text(json.dumps(arch))
+    return dst

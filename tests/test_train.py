@@ -139,3 +139,24 @@ def test_dense_and_sparse_updates_both_train(tiny_processed, tmp_path):
                     architecture=["factorize"] * 10)
     assert out["valid_auc"] > 0.55
     assert out["history"][1]["train_loss"] < out["history"][0]["train_loss"]
+
+
+def test_a_sample_budget_stops_training_after_a_last_validation(tiny_processed, tmp_path):
+    """max_samples (the shortlist recipe's budget): training stops at the batch that reaches
+    it, validated there, keeping the best weights so far; a rerun with the same budget
+    resumes to the same state."""
+    from optinter.model.stages import fit_model
+
+    arch = ["memorize"] * 4 + ["factorize"] * 3 + ["naive"] * 3
+    hp = dict(HP, epochs=5)
+    _, st, *_ = fit_model("optinter", tiny_processed, hp, TRAIN, 4, tmp_path / "ck",
+                          architecture=arch, max_samples=1000)
+    assert st.samples == 1000 and st.done
+    assert st.history[-1]["step"] == st.step == 5  # validated at the stop
+    _, again, *_ = fit_model("optinter", tiny_processed, hp, TRAIN, 4, tmp_path / "ck",
+                             architecture=arch, max_samples=1000)
+    assert again.samples == 1000 and again.best_auc == st.best_auc
+    # another budget is another fit: the checkpoint is not resumed
+    _, other, *_ = fit_model("optinter", tiny_processed, hp, TRAIN, 4, tmp_path / "ck",
+                             architecture=arch, max_samples=1400)
+    assert other.samples == 1400

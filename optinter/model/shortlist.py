@@ -26,9 +26,12 @@ are gone never gets a fair trial. The shortlist recipe:
    is the final re-train (not repeated).
 
 Only train and validation rows are read (never test, never a planted truth). Its cost is the
-search plus two re-trains, at most twice the paper recipe's search plus one re-train at any
-number of kept pairs, plus forward passes (1 + 2 x pairs scorings of the sample). Step 3
-depends on step 2's fit, so the two re-trains run one after the other, each its own job.
+search plus two re-trains, and the re-trains share a budget of training samples (`budget`)
+measured on the paper recipe's own re-train, so the whole recipe stays within twice the paper
+recipe's search plus re-train at any number of kept pairs: the probe may spend half, the lean
+re-train the rest (each stops there, with its best weights so far). Forward passes come on top
+(1 + 2 x pairs scorings of the sample). Step 3 depends on step 2's fit, so the two re-trains
+run one after the other, each its own job.
 """
 
 from __future__ import annotations
@@ -101,6 +104,15 @@ def lean(probe: Sequence[str], importance: Sequence[float | None], cfg: dict) ->
         if k:
             out[i] = probe[i]
     return out
+
+
+def budget(search_samples: int, paper_retrain_samples: int | None) -> int | None:
+    """Training samples the two re-trains may spend together so that search + re-trains stay
+    within twice the paper recipe's search + re-train: 2 (S + R) - S = S + 2 R (None: no
+    paper re-train to measure against, no cap)."""
+    if paper_retrain_samples is None:
+        return None
+    return int(search_samples) + 2 * int(paper_retrain_samples)
 
 
 def pick(fits: Sequence[dict]) -> int:

@@ -6,6 +6,7 @@ train.Trainer."""
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import logging
@@ -207,10 +208,11 @@ def search_stage(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt
 
 
 def fit_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_dir,
-              architecture=None, search_cfg: dict | None = None, on_step=None):
+              architecture=None, search_cfg: dict | None = None, on_step=None,
+              max_samples: int | None = None):
     """Fit any registered model with the shared loop, resumably, up to its best validation
-    weights; never reads the test split. Returns (model, state, fmap, loaders, device,
-    architecture)."""
+    weights (within `max_samples` training samples, if given); never reads the test split.
+    Returns (model, state, fmap, loaders, device, architecture)."""
     fmap, device, fm_digest = _setup(data_dir, train_cfg, int(seed))
     cls = get_model(name)
     model = cls(fmap, hp, architecture=architecture, search_cfg=search_cfg).to(device)
@@ -220,7 +222,8 @@ def fit_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_di
     arch_choices = load_choices(architecture, fmap) if architecture is not None else None
     fp = _fingerprint(device, stage="model", name=name, hp=hp, seed=int(seed), fmap=fm_digest,
                       sparse=sparse, arch=arch_choices, search=search_cfg)
-    st = Trainer(model, hp, train_cfg, data, ckpt_dir, fp, on_step=on_step).fit()
+    st = Trainer(model, hp, train_cfg, data, ckpt_dir, fp, on_step=on_step,
+                 max_samples=max_samples).fit()
     return model, st, fmap, data, device, architecture
 
 
@@ -255,9 +258,11 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
     `bundle_out` the model bundle (bundle.py) beside it. `run`:
     the config `runs` entry it trains ({"name", "model", "architecture", "hp", ...}), kept in
     the json so the tables group runs by what they are, not by their names."""
-    reused = _reuse_finalist(architecture, ckpt_dir)
+    winner = _winner(architecture)
+    reused = _reuse_finalist(winner, ckpt_dir)
     model, st, fmap, data, device, architecture = fit_model(
-        name, data_dir, hp, train_cfg, seed, ckpt_dir, architecture, search_cfg, on_step)
+        name, data_dir, hp, train_cfg, seed, ckpt_dir, architecture, search_cfg, on_step,
+        max_samples=(winner or {}).get("max_samples"))
     # the test split is read exactly once, after model selection on validation
     test_split = ParquetBatches(fmap, "test", data["valid"].batch_size, device=device)
     test, test_rows = evaluate(model, test_split), test_split.rows
@@ -284,24 +289,36 @@ def run_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, out_jso
     return out
 
 
-def _reuse_finalist(architecture, ckpt_dir) -> dict | None:
-    """A shortlist architecture names the checkpoints of the finalist fit that decided it:
-    the same model, settings and seed as this re-train (the fingerprint check in
-    Trainer.try_resume makes sure), so they are copied in and the fit is not repeated."""
-    if not isinstance(architecture, (str, Path)) or (Path(ckpt_dir) / "last.pt").exists():
+def _winner(architecture) -> dict | None:
+    """The finalist fit a shortlist architecture.json names (None for any other)."""
+    if not isinstance(architecture, (str, Path)):
         return None
     try:
         arch = json.loads(Path(architecture).read_text())
     except (OSError, ValueError):
         return None  # a damaged file: load_choices names it and the rebuild
-    winner = (arch.get("selection") or {}).get("winner")
+    return (arch.get("selection") or {}).get("winner")
+
+
+def _reuse_finalist(winner: dict | None, ckpt_dir) -> dict | None:
+    """The winning finalist's fit is this re-train: the same model, settings, seed and
+    training budget (the fingerprint check in Trainer.try_resume makes sure), so its
+    checkpoints are copied in and the fit is not repeated. A checkpoint of this run newer
+    than the finalist's (an interrupted later run of it) is kept."""
     src = Path(winner["checkpoint"]) if winner else None
     if src is None or not (src / "last.pt").exists() or not (src / "best.pt").exists():
         return None
+    reused = {"checkpoint": str(src), "train_samples": int(winner["train_samples"])}
+    own = Path(ckpt_dir) / "last.pt"
+    if own.exists():
+        if filecmp.cmp(own, src / "last.pt", shallow=False):
+            return reused  # copied by an earlier run of this job
+        if own.stat().st_mtime >= (src / "last.pt").stat().st_mtime:
+            return None
     for name in ("best.pt", "last.pt"):  # last.pt last: it marks the pair complete
         with atomic_path(Path(ckpt_dir) / name) as tmp:
             shutil.copyfile(src / name, tmp)
-    return {"checkpoint": str(src), "train_samples": int(winner["train_samples"])}
+    return reused
 
 
 def _search_model(fmap: FeatureMap, hp: dict, search_cfg: dict, weights, device) -> Supernet:
@@ -386,6 +403,7 @@ def run_shortlist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_
     t0 = time.perf_counter()
     out = shortlist.decide(scorer, len(arch["pairs"]), cfg)
     out.update(dataset=fmap.dataset, seed=seed, settings=cfg, sample_rows=sample.rows,
+               search_samples=int(arch.get("settings", {}).get("train_samples") or 0),
                valid_rows=valid.rows, evaluations=scorer.evaluations,
                eval_rows=scorer.rows_evaluated, seconds=time.perf_counter() - t0,
                pairs=[p["name"] for p in arch["pairs"]], search_architecture=str(search_arch))
@@ -396,29 +414,40 @@ def run_shortlist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_
 
 
 def run_finalist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: int,
-                 shortlist_json, index: int, out_json, ckpt_dir, previous=None) -> dict:
+                 shortlist_json, index: int, out_json, ckpt_dir, previous=None,
+                 paper_run=None) -> dict:
     """Steps 2-3 of the shortlist recipe, one finalist: 0 the probe (its architecture in
     `shortlist_json`), 1 the lean re-train of the pairs that stand out in the probe
     (`previous`: the probe's JSON). Fits the re-train model exactly as the run re-training the
     decided architecture will (same hp, search settings and seed), so the winner's fit is that
-    re-train. Writes validation metrics, importance (the probe's) and cost; never reads test."""
+    re-train. With `paper_run` (the paper recipe's re-train, its results JSON) the two fits
+    share a budget of training samples that keeps the recipe within twice the paper recipe's
+    (search + re-train): the probe gets half, the lean re-train what the probe left. Writes
+    validation metrics, importance (the probe's) and cost; never reads test."""
     cfg = shortlist.settings(search_cfg)
     short = json.loads(Path(shortlist_json).read_text())
+    budget = shortlist.budget(short["search_samples"], paper_run and int(
+        json.loads(Path(paper_run).read_text())["train_samples"]))
     if index == 0:
         fin = short["finalists"][0]
         family, choices = fin["family"], fin["choices"]
+        cap = None if budget is None else budget // 2
     else:
         probe = json.loads(Path(previous).read_text())
         family, choices = "lean", shortlist.lean(probe["choices"], probe["importance"], cfg)
-        if choices == probe["choices"]:
-            out = {"index": index, "family": family, "choices": None,
-                   "reason": "no pair of the probe fell out: the same architecture"}
+        cap = None if budget is None else budget - int(probe["train_samples"])
+        why = ("no pair of the probe fell out: the same architecture"
+               if choices == probe["choices"] else
+               "the probe spent the budget" if cap is not None and cap <= 0 else None)
+        if why:
+            out = {"index": index, "family": family, "choices": None, "reason": why}
             write_json(out_json, out)
             return out
     # the model sees the search settings as the re-train run passes them: without the recipe's
     model_cfg = {k: v for k, v in search_cfg.items() if k not in selection.RECIPE_KEYS}
     model, st, _, data, *_ = fit_model("optinter", data_dir, hp, train_cfg, seed, ckpt_dir,
-                                       architecture=choices, search_cfg=model_cfg)
+                                       architecture=choices, search_cfg=model_cfg,
+                                       max_samples=cap)
     importance = None
     if index == 0 and int(cfg["finalists"]) > 1:
         imp = permutation_importance(model, data["valid"], seed, cfg["importance_rows"])
@@ -427,7 +456,7 @@ def run_finalist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: in
            "valid_logloss": st.best_logloss, "best_epoch": st.best_epoch,
            "train_samples": st.samples, "eval_rows": st.eval_rows,
            "train_seconds": st.train_seconds, "checkpoint": str(ckpt_dir), "seed": int(seed),
-           "importance": importance,
+           "max_samples": cap, "budget": budget, "importance": importance,
            "counts": {m: choices.count(m) for m in METHODS}}
     write_json(out_json, out)
     log.info("finalist %d (%s, %s): valid AUC %.5f -> %s", index, family, out["counts"],
@@ -455,7 +484,8 @@ def _shortlisted(arch: dict, search_arch, shortlist_json, candidates) -> dict:
             "selection": {"recipe": "shortlist", "winner": {
                 "index": win["index"], "family": win["family"],
                 "valid_auc": win["valid_auc"], "valid_logloss": win["valid_logloss"],
-                "checkpoint": win["checkpoint"], "train_samples": win["train_samples"]},
+                "checkpoint": win["checkpoint"], "train_samples": win["train_samples"],
+                "max_samples": win["max_samples"]},
                 "finalists": [{k: f[k] for k in ("index", "family", "counts", "valid_auc",
                                                   "valid_logloss", "train_samples")}
                               for f in fits],

@@ -152,8 +152,12 @@ class Trainer:
 
     def __init__(self, model: CTRModel, hp: dict, train_cfg: dict, data: dict,
                  ckpt_dir: str | Path, fingerprint: str, mode: str = "joint",
-                 on_step: Callable[["FitState"], None] | None = None):
+                 on_step: Callable[["FitState"], None] | None = None,
+                 max_samples: int | None = None):
         self.model, self.hp, self.cfg, self.data = model, hp, train_cfg, data
+        # a training budget (the shortlist recipe's): validate and stop once this many samples
+        # are trained on, keeping the best weights so far
+        self.max_samples = int(max_samples) if max_samples else None
         self.ckpt_dir = Path(ckpt_dir)
         self.monitor = train_cfg.get("monitor", "auc")
         if self.monitor not in MONITORS:
@@ -161,7 +165,8 @@ class Trainer:
                              f"got {self.monitor!r}")
         # when and by what the best weights are picked belongs to the run's identity
         self.fingerprint = (f"{fingerprint}:{self.monitor}:"
-                            f"{int(train_cfg.get('evals_per_epoch', 1) or 1)}")
+                            f"{int(train_cfg.get('evals_per_epoch', 1) or 1)}"
+                            + (f":max{self.max_samples}" if self.max_samples else ""))
         self.mode = mode
         self.on_step = on_step
         # refuse now, with the number and the setting to change, rather than in the
@@ -294,11 +299,13 @@ class Trainer:
                     bar.set_postfix(loss=f"{loss_sum.item() / n_loss:.4f}")
                 bar.update(1)
                 stop = False
-                if st.batch in points:
+                spent = self.max_samples is not None and st.samples >= self.max_samples
+                if st.batch in points or spent:
                     self._validate(n_batches, loss_sum, n_loss)
                     loss_sum, n_loss = torch.zeros((), device=self.device), 0
                     if st.batch == n_batches:
                         st.epoch, st.batch = st.epoch + 1, 0
+                    st.done = st.done or spent
                     self.save()  # after the evaluation, so a resume never skips one
                     stop = st.done or st.batch == 0
                 elif self.every and st.step % self.every == 0:

@@ -301,6 +301,13 @@ def finalist_inputs(wc) -> dict:
     files = {**processed(wc), "shortlist": (search / "shortlist.json").as_posix()}
     if int(wc.index) > 0:
         files["previous"] = (search / "finalists" / f"f{int(wc.index) - 1}.json").as_posix()
+    # the paper recipe's re-train measures the budget of training samples
+    paper = next((n for n, r in config["runs"].items() if r.get("model") == "optinter"
+                  and r.get("architecture") == "search_paper" and "hp" not in r), None)
+    if paper is not None:
+        run = (Path("results", wc.dataset, "runs", paper, f"seed{wc.seed}.json") if tail
+               else Path("results", wc.dataset, f"{paper}.json"))
+        files["paper_run"] = run.as_posix()
     return files
 
 

@@ -6,4 +6,5 @@ from optinter.model.stages import run_finalist
 p = snakemake.params
 call(snakemake.log[0], run_finalist, Path(snakemake.input.feature_map).parent, dict(p.hp),
      dict(p.search), dict(p.train), int(p.seed), snakemake.input.shortlist, int(p.index),
-     snakemake.output[0], p.ckpt_dir, previous=snakemake.input.get("previous"))
+     snakemake.output[0], p.ckpt_dir, previous=snakemake.input.get("previous"),
+     paper_run=snakemake.input.get("paper_run"))
