@@ -403,7 +403,6 @@ def run_shortlist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_
     t0 = time.perf_counter()
     out = shortlist.decide(scorer, len(arch["pairs"]), cfg)
     out.update(dataset=fmap.dataset, seed=seed, settings=cfg, sample_rows=sample.rows,
-               search_samples=int(arch.get("settings", {}).get("train_samples") or 0),
                valid_rows=valid.rows, evaluations=scorer.evaluations,
                eval_rows=scorer.rows_evaluated, seconds=time.perf_counter() - t0,
                pairs=[p["name"] for p in arch["pairs"]], search_architecture=str(search_arch))
@@ -426,7 +425,8 @@ def run_finalist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: in
     validation metrics, importance (the probe's) and cost; never reads test."""
     cfg = shortlist.settings(search_cfg)
     short = json.loads(Path(shortlist_json).read_text())
-    budget = shortlist.budget(short["search_samples"], paper_run and int(
+    searched = json.loads(Path(short["search_architecture"]).read_text())
+    budget = shortlist.budget(int(searched["settings"]["train_samples"]), paper_run and int(
         json.loads(Path(paper_run).read_text())["train_samples"]))
     if index == 0:
         fin = short["finalists"][0]
