@@ -134,10 +134,12 @@ def file_kind(path: Path, read: Mapping[str, Any]) -> str:
 
 def params(con: duckdb.DuckDBPyConnection, src, spec: TableSpec) -> dict:
     """The named parameters of the source view's SQL for raw source `src` (readers.RawSource)."""
+    # literal_path: the files resolved before, never a glob DuckDB would expand
     if spec.source == "read_ipinyou_logs":
-        return {"imp": [str(p) for p in src.paths], "clk": [str(p) for p in src.clicks],
+        return {"imp": [sql.literal_path(p) for p in src.paths],
+                "clk": [sql.literal_path(p) for p in src.clicks],
                 "compression": src.compression}
-    path = str(src.paths[0])
+    path = sql.literal_path(src.paths[0])
     if spec.source == "read_table_parquet":
         return {"path": path}
     if spec.source == "read_table_json":
@@ -160,7 +162,7 @@ def _delimiter(src) -> str:
 def header_names(con: duckdb.DuckDBPyConnection, src) -> list[str]:
     """The column names on line 1 of a CSV / TSV source (quotes as CSV has them)."""
     path = src.paths[0]
-    rows = sql.relation(con, "read_header_line", path=str(path),
+    rows = sql.relation(con, "read_header_line", path=sql.literal_path(path),
                         compression=src.compression).fetchall()
     first = rows[0][0] or "" if rows else ""
     names = next(csv.reader([first.removeprefix("\ufeff").rstrip("\r\n")],
