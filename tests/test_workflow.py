@@ -100,14 +100,25 @@ def test_default_target_builds_the_demo_results(wf, cfg):
     assert counts.pop("search_paper_seed") == counts.pop("search_seed") == len(seeds)
     # AutoFIS's gate search: its own rule and declared file, one per seed
     assert counts.pop("search_autofis_seed") == (len(seeds) if "autofis" in models else 0)
+    # the shortlist recipe: one screen and its finalist re-trains per search
+    n_fin = cfg["search"]["shortlist"]["finalists"]
+    assert counts.pop("shortlist_seed") == len(seeds)
+    assert counts.pop("finalist_seed") == n_fin * len(seeds)
     assert counts == {"generate_dataset": 1, "ingest": 1, "vocab": 1, "encode": 1, "search": 1,
-                      "search_paper": 1, "train_model": 1, "tables": 1, "mutual_info": 1, "mutual_info_figures": 1,
-                      "all": 1}
+                      # optinter.json, and optinter_paper.json its finalists are measured on
+                      "search_paper": 1, "shortlist": 1, "finalist": n_fin, "train_model": 2,
+                      "tables": 1, "mutual_info": 1, "mutual_info_figures": 1, "all": 1}
+    # the lean finalist follows the probe, and both are measured on the paper re-train
+    lean = next(j for j in jobs if j["rule"] == "finalist_seed"
+                and j["output"].endswith("seed1/finalists/f1.json"))
+    assert f"results/{demo}/search/seed1/finalists/f0.json" in lean["input"]
+    assert f"results/{demo}/runs/optinter_paper/seed1.json" in lean["input"]
     runs = {(re.search(r"runs/(\w+)/seed(\d+)\.json", j["output"]).groups())
             for j in jobs if j["rule"] == "train_model_seed"}
     assert runs == {(m, str(s)) for m in models for s in seeds}
     assert all(f"/{demo}/" in j.get("output", f"/{demo}/") for j in jobs)
-    retrain = next(j for j in jobs if j["rule"] == "train_model")
+    retrain = next(j for j in jobs if j["rule"] == "train_model"
+                   and j["output"].startswith(f"results/{demo}/optinter.json"))
     # a training job's outputs: its results JSON, then its model bundle beside it
     assert retrain["output"] == f"results/{demo}/optinter.json, results/{demo}/optinter.model"
     assert f"results/{demo}/search/architecture.json" in retrain["input"]
@@ -309,6 +320,8 @@ def test_planted_cases_flow_through_the_ordinary_rules(wf, cfg):
     n_runs = len(oc.planted_models(pl))
     assert counts == {"generate_dataset": cases, "ingest": cases, "vocab": cases,
                       "encode": cases, "search_paper_seed": cases, "search_seed": cases,
+                      "shortlist_seed": cases,
+                      "finalist_seed": cases * cfg["search"]["shortlist"]["finalists"],
                       "oracle_architecture": cases,
                       "search_random_draw_seed": cases * pl["random_architectures"],
                       "train_model_seed": cases * n_runs, "planted_recovery": 1}

@@ -76,11 +76,14 @@ def test_search_change_reruns_search_and_what_follows_only(run, tmp_path):
     rules = {_label(j) for j in jobs}
     search = next(j for j in jobs if j["rule"] == "search_paper")
     assert "Params have changed" in search["reason"]
-    # the paper search and each seed's, the decisions that follow them, optinter's re-trains;
-    # lr and fm do not depend on the search
-    assert rules == {"search_paper", "search_paper_seed", "search", "search_seed",
-                     "train_model:optinter", "train_model_seed:optinter/seed1", "tables",
-                     "mutual_info", "mutual_info_figures", "all"}
+    # the paper search and each seed's, the shortlists, finalists and decisions that follow
+    # them, optinter's re-trains and the paper recipe's (the finalists' budget is measured on
+    # it); lr and fm do not depend on the search
+    assert rules == {"search_paper", "search_paper_seed", "shortlist", "shortlist_seed",
+                     "finalist", "finalist_seed", "search", "search_seed",
+                     "train_model:optinter", "train_model_seed:optinter/seed1",
+                     "train_model:optinter_paper", "train_model_seed:optinter_paper/seed1",
+                     "tables", "mutual_info", "mutual_info_figures", "all"}
     assert not PREPROCESSING & {j["rule"] for j in jobs}
 
 
@@ -92,7 +95,8 @@ def test_oov_threshold_change_reruns_from_the_vocabulary_on(run, tmp_path):
     assert {"vocab", "encode", "search", "train_model", "train_model_seed", "tables",
             "mutual_info", "mutual_info_figures"} <= rules
     assert not {"generate_dataset", "ingest"} & rules
-    assert len([j for j in jobs if j["rule"] == "train_model_seed"]) == 3  # every model re-runs
+    # every model re-runs, and the paper recipe's re-train the finalists are measured on
+    assert len([j for j in jobs if j["rule"] == "train_model_seed"]) == 4
 
 
 def _sql_users(run: Path) -> dict[str, set[str]]:
