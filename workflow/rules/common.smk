@@ -250,9 +250,7 @@ def architecture_of(wc) -> str | None:
     parts = ["results", wc.dataset, arch]
     if "draw" in run:
         parts.append(f"draw{run['draw']}")
-    if "seed" in wc.keys():
-        parts.append(f"seed{wc.seed}")
-    return Path(*parts, "architecture.json").as_posix()
+    return Path(*parts, *seed_folder(wc), "architecture.json").as_posix()
 
 
 def search_seed_cfg(wc) -> dict:
@@ -278,10 +276,15 @@ def draw_search_cfg(wc) -> dict:
             "seed": 1000 * int(cfg["seed"]) + int(wc.draw)}
 
 
+def seed_folder(wc) -> list[str]:
+    """The per-seed folder of a job's paths: ["seed{s}"] for a seed{s} job, [] otherwise."""
+    return [f"seed{wc.seed}"] if "seed" in wc.keys() else []
+
+
 def selection_inputs(wc) -> dict:
     """The inputs of the decision (rule search), the paper search's architecture, and with the
     shortlist recipe its shortlist and every finalist's fit."""
-    tail = [f"seed{wc.seed}"] if "seed" in wc.keys() else []
+    tail = seed_folder(wc)
     paper = Path("results", wc.dataset, "search_paper", *tail)
     search = Path("results", wc.dataset, "search", *tail)
     files = {**processed(wc), "search": (paper / "architecture.json").as_posix()}
@@ -296,7 +299,7 @@ def selection_inputs(wc) -> dict:
 
 def finalist_inputs(wc) -> dict:
     """A finalist's inputs: the shortlist, and the finalist before it (f1 follows the probe)."""
-    tail = [f"seed{wc.seed}"] if "seed" in wc.keys() else []
+    tail = seed_folder(wc)
     search = Path("results", wc.dataset, "search", *tail)
     files = {**processed(wc), "shortlist": (search / "shortlist.json").as_posix()}
     if int(wc.index) > 0:
@@ -324,7 +327,7 @@ def finalist_search_cfg(wc) -> dict:
 
 def search_ckpt(wc) -> str:
     """Supernet checkpoints, shared by the paper and validated recipes of one seed."""
-    tail = [f"seed{wc.seed}"] if "seed" in wc.keys() else []
+    tail = seed_folder(wc)
     return Path("data", "checkpoints", wc.dataset, "search", *tail).as_posix()
 
 
