@@ -17,7 +17,10 @@ import pyarrow.parquet as pq
 
 
 def make_processed(out: Path, rows: int = 3000, n_cont: int = 2, n_cat: int = 5,
-                   vocab: int = 8, seed: int = 0) -> dict:
+                   vocab: int = 8, seed: int = 0, lowrank: float = 0.0,
+                   lowrank_vocab: int | None = None) -> dict:
+    """Pair 0 (C1 x C2) carries a full-rank effect; with `lowrank` > 0 the last pair (the two
+    last fields, of `lowrank_vocab` values each) also a rank-1 effect u[a] v[b] of that scale."""
     rng = np.random.default_rng(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -25,8 +28,21 @@ def make_processed(out: Path, rows: int = 3000, n_cont: int = 2, n_cat: int = 5,
     cont = rng.random((rows, n_cont)).astype(np.float32)
     pairs = list(itertools.combinations(range(n_cat), 2))
     cross = np.stack([cat[:, a] * vocab + cat[:, b] for a, b in pairs], axis=1).astype(np.int32)
+    # (with `lowrank`: the crosses are recomputed below over the fields' own vocabularies)
     effect = rng.normal(0, 1.5, size=vocab * vocab)
     logit = 0.8 * (cat[:, 0] % 2) + effect[cross[:, 0]] + cont[:, 0] - 1.0
+    sizes = [vocab] * n_cat
+    if lowrank:
+        lv = int(lowrank_vocab or vocab)
+        sizes[-2:] = [lv, lv]
+        cat[:, -2:] = rng.integers(0, lv, size=(rows, 2))
+        cross = np.stack([cat[:, a] * sizes[b] + cat[:, b] for a, b in pairs],
+                         axis=1).astype(np.int32)
+        u, v = rng.normal(0, 1, lv), rng.normal(0, 1, lv)
+        logit = logit + lowrank * u[cat[:, -2]] * v[cat[:, -1]]
+        # crosses seen fewer than 5 times share id 0, as below a cross threshold
+        seen = np.bincount(cross[:, -1], minlength=lv * lv)
+        cross[:, -1] = np.where(seen[cross[:, -1]] < 5, 0, cross[:, -1])
     label = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.int8)
 
     cont_names = [f"I{i + 1}" for i in range(n_cont)]
@@ -47,10 +63,11 @@ def make_processed(out: Path, rows: int = 3000, n_cont: int = 2, n_cat: int = 5,
         "label": "label",
         "fields": [{"name": n, "type": "continuous", "min": 0.0, "max": 1.0, "missing_value": 0.0}
                    for n in cont_names]
-        + [{"name": n, "type": "categorical", "vocab_size": vocab, "oov_id": 0, "crossed": True}
-           for n in cat_names],
-        "pairs": [{"name": p, "fields": [cat_names[a], cat_names[b]], "vocab_size": vocab * vocab,
-                   "oov_id": 0} for p, (a, b) in zip(pair_names, pairs)],
+        + [{"name": n, "type": "categorical", "vocab_size": v, "oov_id": 0, "crossed": True}
+           for n, v in zip(cat_names, sizes)],
+        "pairs": [{"name": p, "fields": [cat_names[a], cat_names[b]],
+                   "vocab_size": sizes[a] * sizes[b], "oov_id": 0}
+                  for p, (a, b) in zip(pair_names, pairs)],
         "rows": counts, "thresholds": {"min_count": 1, "cross_min_count": 1},
         "split": {"train": 0.8, "valid": 0.1, "test": 0.1, "seed": seed}, "files": files,
     }

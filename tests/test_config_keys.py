@@ -30,7 +30,9 @@ SCOPES = {
                       ("stages.py", "_validated", {"cfg"})],
     "search.shortlist": [("shortlist.py", "*", {"cfg", "out"}),    # shortlist.settings(...)
                          ("stages.py", "run_shortlist", {"cfg"}),
-                         ("stages.py", "run_finalist", {"cfg"})],
+                         ("stages.py", "run_finalist", {"cfg"}),
+                         ("stages.py", "run_scan", {"cfg"}),
+                         ("stages.py", "scan_hp", {"cfg"})],
     "hp": [("*.py", "*", {"hp", "self.hp", "search_hp", "sel_hp"})],
 }
 # hp keys read through tables: GROUP_HP (layers.py: param group -> (lr key, l2 key)),
@@ -136,7 +138,7 @@ def test_the_walk_finds_the_keys_it_must():
     assert {"seed", "device", "in_memory_max_mb", "eval_batch_size"} <= CODE["train"]
     assert {"relaxation", "factorize_table", "tau_decay_steps", "recipe"} <= CODE["search"]
     assert {"growth", "patience", "rankings", "importance_rows"} <= CODE["search.select"]
-    assert {"finalists", "screen_rows", "screen_z", "keep_z"} <= CODE["search.shortlist"]
+    assert {"finalists", "screen_rows", "screen_z", "scan_z", "scan_lr"} <= CODE["search.shortlist"]
     assert {"batch_size", "s1", "lr_a", "grda_c", "poly2_cross"} <= CODE["hp"]
 
 

@@ -112,7 +112,8 @@ def _write_case(data: Path, res: Path, size: int, seed: int, aucs: dict, flip: i
         arch["supernet"] = {"test_auc": 0.7 + seed / 100}
     write_json(files["architecture"]["optinter"], arch)
     arch["settings"] = {"train_samples": 1000}
-    arch["selection"] = {"cost": {"search_samples": 1000, "finalist_samples": 600 + seed}}
+    arch["selection"] = {"cost": {"search_samples": 1000, "scan_samples": 400,
+                                  "finalist_samples": 600 + seed}}
     write_json(files["architecture"]["optinter"], arch)
     # the paper recipe's search: same samples, no selection
     write_json(files["architecture"]["optinter_paper"],
@@ -169,8 +170,9 @@ def test_summarise_matches_direct_statistics(tmp_path):
                  stats.ttest_1samp(d, 0.005, alternative="less").pvalue)
     assert s["ttests"]["optinter_vs_oracle"]["tost_p"] == pytest.approx(p_tost)
     assert p_tost < 0.05 and s["goals"]["equivalent_to_oracle_at_0.005"] is True
-    # cost: search + finalists (the run reused the winner's fit) against search + re-train
-    ratios = [(1000 + 600 + k) / (1000 + 300) for k in seeds]
+    # cost: search + scan + finalists (the run reused the winner's fit) against search +
+    # re-train
+    ratios = [(1000 + 400 + 600 + k) / (1000 + 300) for k in seeds]
     assert s["recipes"]["optinter"]["cost_vs_paper"]["mean"] == pytest.approx(np.mean(ratios))
     assert s["recipes"]["optinter_paper"]["cost_vs_paper"]["mean"] == 1.0
     assert s["goals"]["cost_le_2x_paper"] is True

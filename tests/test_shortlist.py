@@ -10,7 +10,8 @@ from optinter.model import shortlist
 from optinter.model.featuremap import FeatureMap
 from optinter.model.holdout import uniform_sample
 from optinter.model.loader import ParquetBatches
-from optinter.model.stages import run_finalist, run_model, run_search, run_select, run_shortlist
+from optinter.model.stages import (run_finalist, run_model, run_scan, run_search, run_select,
+                                   run_shortlist)
 
 CFG = shortlist.settings({})
 
@@ -38,34 +39,73 @@ def landscape(truth: dict[int, str], n: int, gain: float = 0.02, noise_cost: flo
 
 def test_screen_keeps_the_pairs_that_stand_out_at_their_method():
     """Every pair is scored alone with each method: the true pairs stand out whatever α says
-    (the recipe never reads it), each at its right method, and the probe factorizes the rest."""
+    (the recipe never reads it), each at its right method."""
     n = 30
     truth = {3: "memorize", 17: "factorize", 25: "factorize"}
     score, calls = landscape(truth, n)
     out = shortlist.decide(score, n, CFG)
-    probe = out["finalists"][0]
-    assert probe["family"] == "probe" and probe["screened"] == [3, 17, 25]
-    assert [probe["choices"][i] for i in (3, 17, 25)] == ["memorize", "factorize", "factorize"]
-    assert all(c == "factorize" for i, c in enumerate(probe["choices"]) if i not in truth)
+    assert out["screened"] == [3, 17, 25]
+    assert [out["methods"][i] for i in (3, 17, 25)] == ["memorize", "factorize", "factorize"]
     # 1 + 2n scorings: "all naive", then every pair alone with each method
     assert calls[0] == ["naive"] * n and len(calls) == 1 + 2 * n
     assert np.array(out["gain"]).shape == (n, 2)
 
 
-def test_outliers_and_the_lean_architecture():
+def test_outliers_stand_out_upwards_only():
     rng = np.random.default_rng(1)
-    noise = rng.normal(0, 1e-4, 40)
-    values = np.concatenate([noise, [0.03, 0.002]])
+    values = np.concatenate([rng.normal(0, 1e-4, 40), [0.03, 0.002]])
     mask = shortlist.outliers(values, 4.0)
     assert mask[-2:].all() and not mask[:40].any()
     assert not shortlist.outliers(-values, 4.0).any()  # only upwards, only positive
-    probe = ["factorize"] * 42
-    probe[40] = "memorize"
-    importance = [*noise.tolist(), 0.03, 0.002]
-    importance[5] = None  # a pair the model does not use has no importance
-    lean = shortlist.lean(probe, importance, {"keep_z": 4.0})
-    assert lean[40] == "memorize" and lean[41] == "factorize"
-    assert lean.count("naive") == 40
+
+
+def test_scanned_scores_and_methods():
+    """A pair's score is the robust z of its importance in the scan; its method memorize where
+    the memorized term alone carries at least scan_memorize_share of it; found / found_wide at
+    the two thresholds."""
+    rng = np.random.default_rng(4)
+    pair = rng.normal(0, 1e-4, 50)
+    memorize = np.zeros(50)
+    pair[3], memorize[3] = 0.02, 0.008      # a table: its memorized term carries 40 %
+    pair[7], memorize[7] = 0.03, 0.0002     # low-rank: rare crosses, the product carries it
+    pair[9], memorize[9] = 5e-4, 0.0        # weak: z about 5
+    out = shortlist.scanned(pair, memorize, CFG)
+    assert out["found"] == [3, 7] and out["found_wide"] == [3, 7, 9]
+    assert out["methods"][3] == "memorize" and out["methods"][7] == out["methods"][9] == "factorize"
+    np.testing.assert_allclose(out["z"], shortlist.robust_z(pair))
+    stricter = shortlist.scanned(pair, memorize, {**CFG, "scan_memorize_share": 0.5})
+    assert stricter["methods"][3] == "factorize"
+    with pytest.raises(ValueError, match="scan_memorize_share"):
+        shortlist.settings({"shortlist": {"scan_memorize_share": 1.5}})
+
+
+def test_finalists_wide_and_confirmed():
+    """wide: the pairs above scan_z_wide at the scans' method, other screened pairs at the
+    screen's; confirmed: the pairs above scan_z only (a screened pair the scans do not find is
+    gone)."""
+    n = 40
+    methods = ["factorize"] * n
+    methods[1] = methods[2] = "memorize"
+    short = {"screened": [1, 2, 5], "methods": methods}
+    scan_methods = ["memorize"] * n
+    scan_methods[2] = scan_methods[9] = "factorize"  # the scans overrule the screen on 2
+    scan = {"found": [2, 9], "found_wide": [2, 9, 30], "methods": scan_methods}
+    wide, confirmed = shortlist.finalists(short, scan, {**CFG, "finalists": 2})
+    assert wide["family"] == "wide" and confirmed["family"] == "confirmed"
+    assert {i: c for i, c in enumerate(wide["choices"]) if c != "naive"} == {
+        1: "memorize", 2: "factorize", 5: "factorize", 9: "factorize", 30: "memorize"}
+    assert {i: c for i, c in enumerate(confirmed["choices"]) if c != "naive"} == {
+        2: "factorize", 9: "factorize"}
+    assert len(shortlist.finalists(short, scan, {**CFG, "finalists": 1})) == 1
+
+
+def test_budget_shares():
+    assert shortlist.budget(1000, None) is None
+    total = shortlist.budget(1000, 400)
+    assert total == 1800  # twice (search + re-train) less the search: 2 (S + R) - S
+    assert shortlist.finalist_cap(total, 1000, 2) == 400
+    assert shortlist.finalist_cap(total, 2000, 2) == 0
+    assert shortlist.finalist_cap(None, 5, 2) is None
 
 
 def test_pick_prefers_validation_auc_then_fewer_pairs():
@@ -102,46 +142,53 @@ def test_stages_end_to_end_and_the_winner_is_the_retrain(tiny_processed, tmp_pat
     weights = tmp_path / "supernet.pt"
     searched = run_search(tiny_processed, HP, SEARCH, TRAIN, arch_p, tmp_path / "ck_search",
                           out_weights=weights)
-    assert weights.exists() and searched["settings"]["train_samples"] > 0
-    cfg = {**SEARCH, "shortlist": {"keep_z": 1.0}}  # tiny data: a lenient lean step
+    spent = searched["settings"]["train_samples"]
+    assert weights.exists() and spent > 0
+    cfg = {**SEARCH, "shortlist": {"screen_z": 3.0, "scan_z": 3.0, "scan_z_wide": 1.0}}
     short = run_shortlist(tiny_processed, HP, cfg, TRAIN, arch_p, weights,
                           tmp_path / "shortlist.json")
     n = len(searched["pairs"])
     assert short["evaluations"] == 1 + 2 * n and short["eval_rows"] > 0
+    scan = run_scan(tiny_processed, HP, cfg, TRAIN, 4, arch_p, tmp_path / "scan.json",
+                    tmp_path / "ck_scan")
+    assert len(scan["importance"]) == n and scan["max_samples"] == spent
+    assert 0 < scan["train_samples"] <= spent
     # the paper recipe's re-train, whose samples set the budget (2 epochs of 2400 rows here)
     paper_run = tmp_path / "paper.json"
     paper_run.write_text(json.dumps({"train_samples": 2000}))
-    fins = []
-    for i in range(2):
-        fins.append(run_finalist(tiny_processed, HP, cfg, TRAIN, 4, tmp_path / "shortlist.json",
-                                 i, tmp_path / f"f{i}.json", tmp_path / f"ck_f{i}",
-                                 previous=tmp_path / "f0.json" if i else None,
-                                 paper_run=paper_run))
-    probe, lean = fins
-    budget = searched["settings"]["train_samples"] + 2 * 2000
-    assert probe["budget"] == budget and probe["max_samples"] == budget // 2
-    assert lean["max_samples"] == budget - probe["train_samples"]
-    # each fit stops within its cap (at the end of the batch that reached it)
-    for f in fins:
-        assert f["max_samples"] <= f["train_samples"] < f["max_samples"] + HP["batch_size"] \
-            or f["train_samples"] < f["max_samples"]
-    # the recipe within twice the paper recipe's training samples
-    total = searched["settings"]["train_samples"] + probe["train_samples"] + lean["train_samples"]
-    assert total <= 2 * (searched["settings"]["train_samples"] + 2000) + HP["batch_size"]
-    assert probe["choices"] == short["finalists"][0]["choices"]
-    assert len(probe["importance"]) == n
-    assert lean["choices"] == shortlist.lean(probe["choices"], probe["importance"], {"keep_z": 1.0})
-    for f in fins:
+    fins = [run_finalist(tiny_processed, HP, cfg, TRAIN, 4, tmp_path / "shortlist.json",
+                         tmp_path / "scan.json", i, tmp_path / f"f{i}.json", tmp_path / f"ck_f{i}",
+                         paper_run=paper_run) for i in range(2)]
+    budget = spent + 2 * 2000
+    cands = shortlist.finalists(short, scan, shortlist.settings(cfg))
+    distinct = {tuple(c["choices"]) for c in cands if set(c["choices"]) != {"naive"}}
+    fitted = [f for f in fins if f["choices"] is not None]
+    assert fitted and fins[0]["choices"] == cands[0]["choices"]
+    for f, c in zip(fins, cands):
+        assert f["family"] == c["family"]
+        if f["choices"] is None:  # only ever a duplicate of the union, or nothing to fit
+            assert c["choices"] == cands[0]["choices"] or set(c["choices"]) == {"naive"}
+            continue
+        assert f["choices"] == c["choices"]
+        assert f["budget"] == budget
+        assert f["max_samples"] == (budget - scan["train_samples"]) // len(distinct)
+        # each fit stops within its cap
+        assert f["train_samples"] <= f["max_samples"]
         assert "test_auc" not in f and f["train_samples"] > 0
+    # the recipe within twice the paper recipe's training samples
+    total = spent + scan["train_samples"] + sum(f["train_samples"] for f in fitted)
+    assert total <= 2 * (spent + 2000)
     decided = run_select(tiny_processed, HP, cfg, TRAIN, arch_p, tmp_path / "arch.json",
                          tmp_path / "unused", shortlist_json=tmp_path / "shortlist.json",
-                         candidates=[tmp_path / "f0.json", tmp_path / "f1.json"])
-    win = fins[shortlist.pick(fins)]
+                         candidates=[tmp_path / "f0.json", tmp_path / "f1.json"],
+                         scan_json=tmp_path / "scan.json")
+    win = fitted[shortlist.pick(fitted)]
     assert [p["choice"] for p in decided["pairs"]] == win["choices"]
     assert [p["search_choice"] for p in decided["pairs"]] == \
         [p["choice"] for p in searched["pairs"]]
     cost = decided["selection"]["cost"]
-    assert cost["finalist_samples"] == sum(f["train_samples"] for f in fins)
+    assert cost["finalist_samples"] == sum(f["train_samples"] for f in fitted)
+    assert cost["scan_samples"] == scan["train_samples"]
     # the re-train of the decided architecture reuses the winner's fit, and equals a fresh one
     assert decided["selection"]["winner"]["max_samples"] == win["max_samples"]
     steps = []

@@ -143,8 +143,8 @@ def test_dense_and_sparse_updates_both_train(tiny_processed, tmp_path):
 
 def test_a_sample_budget_stops_training_after_a_last_validation(tiny_processed, tmp_path):
     """max_samples (the shortlist recipe's budget): training stops at the batch that reaches
-    it, validated there, keeping the best weights so far; a rerun with the same budget
-    resumes to the same state."""
+    it, or before the batch that would pass it, validated there, keeping the best weights so
+    far; a rerun with the same budget resumes to the same state."""
     from optinter.model.stages import fit_model
 
     arch = ["memorize"] * 4 + ["factorize"] * 3 + ["naive"] * 3
@@ -160,3 +160,8 @@ def test_a_sample_budget_stops_training_after_a_last_validation(tiny_processed, 
     _, other, *_ = fit_model("optinter", tiny_processed, hp, TRAIN, 4, tmp_path / "ck",
                              architecture=arch, max_samples=1400)
     assert other.samples == 1400
+    # a budget between batches (200 rows each): never passed
+    _, within, *_ = fit_model("optinter", tiny_processed, hp, TRAIN, 4, tmp_path / "ck3",
+                              architecture=arch, max_samples=1100)
+    assert within.samples == 1000 and within.done
+    assert within.history[-1]["step"] == within.step == 5

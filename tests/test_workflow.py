@@ -100,19 +100,24 @@ def test_default_target_builds_the_demo_results(wf, cfg):
     assert counts.pop("search_paper_seed") == counts.pop("search_seed") == len(seeds)
     # AutoFIS's gate search: its own rule and declared file, one per seed
     assert counts.pop("search_autofis_seed") == (len(seeds) if "autofis" in models else 0)
-    # the shortlist recipe: one screen and its finalist re-trains per search
+    # the shortlist recipe: one screen, one scan and its finalist re-trains per search
     n_fin = cfg["search"]["shortlist"]["finalists"]
-    assert counts.pop("shortlist_seed") == len(seeds)
+    assert counts.pop("shortlist_seed") == counts.pop("scan_seed") == len(seeds)
     assert counts.pop("finalist_seed") == n_fin * len(seeds)
     assert counts == {"generate_dataset": 1, "ingest": 1, "vocab": 1, "encode": 1, "search": 1,
                       # optinter.json, and optinter_paper.json its finalists are measured on
-                      "search_paper": 1, "shortlist": 1, "finalist": n_fin, "train_model": 2,
+                      "search_paper": 1, "shortlist": 1, "scan": 1, "finalist": n_fin,
+                      "train_model": 2,
                       "tables": 1, "mutual_info": 1, "mutual_info_figures": 1, "all": 1}
-    # the lean finalist follows the probe, and both are measured on the paper re-train
-    lean = next(j for j in jobs if j["rule"] == "finalist_seed"
-                and j["output"].endswith("seed1/finalists/f1.json"))
-    assert f"results/{demo}/search/seed1/finalists/f0.json" in lean["input"]
-    assert f"results/{demo}/runs/optinter_paper/seed1.json" in lean["input"]
+    # the finalists wait for the screen and the scan, not for each other, and are measured on
+    # the paper re-train
+    second = next(j for j in jobs if j["rule"] == "finalist_seed"
+                  and j["output"].endswith("seed1/finalists/f1.json"))
+    assert f"results/{demo}/search/seed1/finalists/f0.json" not in second["input"]
+    for needed in (f"results/{demo}/search/seed1/scan.json",
+                   f"results/{demo}/search/seed1/shortlist.json",
+                   f"results/{demo}/runs/optinter_paper/seed1.json"):
+        assert needed in second["input"]
     runs = {(re.search(r"runs/(\w+)/seed(\d+)\.json", j["output"]).groups())
             for j in jobs if j["rule"] == "train_model_seed"}
     assert runs == {(m, str(s)) for m in models for s in seeds}
@@ -320,7 +325,7 @@ def test_planted_cases_flow_through_the_ordinary_rules(wf, cfg):
     n_runs = len(oc.planted_models(pl))
     assert counts == {"generate_dataset": cases, "ingest": cases, "vocab": cases,
                       "encode": cases, "search_paper_seed": cases, "search_seed": cases,
-                      "shortlist_seed": cases,
+                      "shortlist_seed": cases, "scan_seed": cases,
                       "finalist_seed": cases * cfg["search"]["shortlist"]["finalists"],
                       "oracle_architecture": cases,
                       "search_random_draw_seed": cases * pl["random_architectures"],

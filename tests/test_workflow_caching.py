@@ -76,11 +76,11 @@ def test_search_change_reruns_search_and_what_follows_only(run, tmp_path):
     rules = {_label(j) for j in jobs}
     search = next(j for j in jobs if j["rule"] == "search_paper")
     assert "Params have changed" in search["reason"]
-    # the paper search and each seed's, the shortlists, finalists and decisions that follow
-    # them, optinter's re-trains and the paper recipe's (the finalists' budget is measured on
-    # it); lr and fm do not depend on the search
+    # the paper search and each seed's, the screens, scans (their budget is the search's
+    # samples), finalists and decisions that follow them, optinter's re-trains and the paper
+    # recipe's (the finalists' budget is measured on it); lr and fm do not depend on the search
     assert rules == {"search_paper", "search_paper_seed", "shortlist", "shortlist_seed",
-                     "finalist", "finalist_seed", "search", "search_seed",
+                     "scan", "scan_seed", "finalist", "finalist_seed", "search", "search_seed",
                      "train_model:optinter", "train_model_seed:optinter/seed1",
                      "train_model:optinter_paper", "train_model_seed:optinter_paper/seed1",
                      "tables", "mutual_info", "mutual_info_figures", "all"}

@@ -4,7 +4,7 @@ included: a recipe's price beside its AUC (Table V, recovery.json, bench/recipes
 A run's results JSON records `train_samples` (its fit; with `reused`, the part copied from the
 shortlist finalist that decided its architecture) and the architecture.json it re-trains
 records what deciding it took: the search's `settings.train_samples`, the validated recipe's
-`selection.train_samples` (its re-trains), the shortlist's `selection.cost` (search and
+`selection.train_samples` (its re-trains), the shortlist's `selection.cost` (search, scan and
 finalists, the winner's fit being the run's own).
 """
 
@@ -32,7 +32,8 @@ def architecture_cost(arch: Mapping) -> int:
     """Training samples spent on deciding an architecture (0 for an oracle or a random draw)."""
     sel = arch.get("selection") or {}
     if "cost" in sel:
-        return int(sel["cost"]["search_samples"]) + int(sel["cost"]["finalist_samples"])
+        return (int(sel["cost"]["search_samples"]) + int(sel["cost"].get("scan_samples", 0))
+                + int(sel["cost"]["finalist_samples"]))
     search = int((arch.get("settings") or {}).get("train_samples") or 0)
     return search + int(sel.get("train_samples") or 0)
 

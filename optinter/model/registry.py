@@ -13,6 +13,7 @@ from typing import Callable
 
 import optinter.model.baselines  # noqa: F401  (registers the baselines)
 import optinter.model.optinter  # noqa: F401  (registers "optinter")
+import optinter.model.pairscan  # noqa: F401  (registers "pairscan")
 from optinter.model.layers import MODELS, register
 
 __all__ = ["MODELS", "register", "get_model"]

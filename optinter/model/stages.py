@@ -1,5 +1,6 @@
 """The workflow's training stages, each a package entry point a workflow script calls:
-run_search (Alg. 1, the supernet), run_select (a recipe's decision from a search), search_stage
+run_search (Alg. 1, the supernet), run_select (a recipe's decision from a search; the shortlist
+recipe's steps run_shortlist, run_scan and run_finalist), search_stage
 (AutoFIS's gate search), fit_model / run_model (Alg. 2 and every baseline). Each builds its
 model and loaders, fingerprints its settings for resumable checkpoints and trains with
 train.Trainer."""
@@ -27,6 +28,7 @@ from optinter.model.layers import count_parameters
 from optinter.model.loader import ParquetBatches
 from optinter.model.metrics import auc
 from optinter.model.optinter import METHODS, OptInterNet, Supernet, load_choices
+from optinter.model.pairscan import term_importance
 from optinter.model import accel, bundle, selection, shortlist
 from optinter.model.registry import get_model
 from optinter.model.train import Trainer, evaluate, pick_device, runtime
@@ -228,15 +230,16 @@ def fit_model(name: str, data_dir, hp: dict, train_cfg: dict, seed: int, ckpt_di
 
 
 def run_select(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arch, out_arch,
-               ckpt_dir, shortlist_json=None, candidates=None) -> dict:
+               ckpt_dir, shortlist_json=None, candidates=None, scan_json=None) -> dict:
     """The search stage's decision as configured by `search.recipe`: `paper` writes the
     paper search's architecture (argmax, Eq. 19) unchanged; `validated` decides from its
     ranking on validation data (selection.py); `shortlist` picks among the finalists' fits
-    (`candidates`, run_finalist's JSON files) of `shortlist_json` (shortlist.py)."""
+    (`candidates`, run_finalist's JSON files) of `shortlist_json` and `scan_json`
+    (shortlist.py)."""
     recipe = selection.recipe(search_cfg)
     arch = json.loads(Path(search_arch).read_text())
     if recipe == "shortlist":
-        arch = _shortlisted(arch, search_arch, shortlist_json, candidates or [])
+        arch = _shortlisted(arch, search_arch, shortlist_json, scan_json, candidates or [])
     elif recipe == "validated":
         if arch.get("settings", {}).get("mode") == "random":
             raise ValueError(f"{search_arch}: a random architecture has no ranking to validate")
@@ -390,8 +393,8 @@ class SupernetScorer:
 
 def run_shortlist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_arch, weights,
                   out_json) -> dict:
-    """Steps 1-3 of the shortlist recipe (shortlist.py): screen pairs and score architectures
-    inside the trained supernet on a uniform validation sample; write the finalists."""
+    """Step 1 of the shortlist recipe (shortlist.py): screen every pair with each method inside
+    the trained supernet on a uniform validation sample."""
     cfg = shortlist.settings(search_cfg)
     arch = json.loads(Path(search_arch).read_text())
     seed = int(arch.get("seed", search_cfg.get("seed", 0)))
@@ -408,55 +411,85 @@ def run_shortlist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, search_
                pairs=[p["name"] for p in arch["pairs"]], search_architecture=str(search_arch))
     write_json(out_json, out)
     log.info("shortlist: %d pairs screened in, %d architectures scored on %d rows -> %s",
-             out["screened"], scorer.evaluations, sample.rows, out_json)
+             len(out["screened"]), scorer.evaluations, sample.rows, out_json)
+    return out
+
+
+def scan_hp(hp: dict, cfg: dict) -> dict:
+    """The scan's hyper-parameters: the re-train's, with the scan's rank and learning rate for
+    both kinds of term (a linear model: the MLP's rates left it half-fitted after an epoch on
+    the held-out case), and at most half an epoch of patience (it peaks within one or two)."""
+    return {**hp, "scan_rank": int(cfg["scan_rank"]), "lr": float(cfg["scan_lr"]),
+            "lr_c": float(cfg["scan_lr"]), "patience": min(float(hp["patience"]), 0.5)}
+
+
+def run_scan(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: int, search_arch,
+             out_json, ckpt_dir) -> dict:
+    """Step 2 of the shortlist recipe: fit the pair scan (pairscan.py) within the training
+    samples the search spent, then its terms' importance on a uniform validation sample;
+    writes them, the pairs each finalist takes with their methods (shortlist.scanned), and
+    the cost. Never reads test."""
+    cfg = shortlist.settings(search_cfg)
+    searched = json.loads(Path(search_arch).read_text())
+    cap = int(searched["settings"]["train_samples"])
+    model, st, fmap, data, *_ = fit_model("pairscan", data_dir, scan_hp(hp, cfg), train_cfg,
+                                          seed, ckpt_dir, max_samples=cap)
+    imp = term_importance(model, data["valid"], seed, cfg["importance_rows"])
+    out = {"dataset": fmap.dataset, "seed": int(seed), "settings": cfg,
+           "pairs": [p.name for p in fmap.pairs], "importance": imp["pair"].tolist(),
+           "importance_memorize": imp["memorize"].tolist(),
+           "importance_factorize": imp["factorize"].tolist(),
+           **shortlist.scanned(imp["pair"], imp["memorize"], cfg),
+           "valid_auc": st.best_auc, "valid_logloss": st.best_logloss,
+           "best_epoch": st.best_epoch, "train_samples": st.samples,
+           "eval_rows": st.eval_rows, "max_samples": cap, "train_seconds": st.train_seconds,
+           "params": count_parameters(model)}
+    write_json(out_json, out)
+    log.info("scan: %d pairs found (%d more in the wide set), valid AUC %.5f, %d samples -> %s",
+             len(out["found"]), len(out["found_wide"]) - len(out["found"]), st.best_auc,
+             st.samples, out_json)
     return out
 
 
 def run_finalist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: int,
-                 shortlist_json, index: int, out_json, ckpt_dir, previous=None,
+                 shortlist_json, scan_json, index: int, out_json, ckpt_dir,
                  paper_run=None) -> dict:
-    """Steps 2-3 of the shortlist recipe, one finalist: 0 the probe (its architecture in
-    `shortlist_json`), 1 the lean re-train of the pairs that stand out in the probe
-    (`previous`: the probe's JSON). Fits the re-train model exactly as the run re-training the
-    decided architecture will (same hp, search settings and seed), so the winner's fit is that
-    re-train. With `paper_run` (the paper recipe's re-train, its results JSON) the two fits
-    share a budget of training samples that keeps the recipe within twice the paper recipe's
-    (search + re-train): the probe gets half, the lean re-train what the probe left. Writes
-    validation metrics, importance (the probe's) and cost; never reads test."""
+    """Step 3 of the shortlist recipe, one finalist (shortlist.finalists[index]) from the
+    screen (`shortlist_json`) and the scan (`scan_json`). Fits the re-train model exactly as
+    the run re-training the decided architecture will (same hp, search settings and seed), so
+    the winner's fit is that re-train. With `paper_run` (the paper recipe's re-train, its
+    results JSON) the finalists share what the scan left of a budget of training samples that
+    keeps the recipe within twice the paper recipe's (search + re-train). A finalist equal to
+    an earlier one is not fitted. Writes validation metrics and cost; never reads test."""
     cfg = shortlist.settings(search_cfg)
     short = json.loads(Path(shortlist_json).read_text())
+    scan = json.loads(Path(scan_json).read_text())
     searched = json.loads(Path(short["search_architecture"]).read_text())
-    budget = shortlist.budget(int(searched["settings"]["train_samples"]), paper_run and int(
+    total = shortlist.budget(int(searched["settings"]["train_samples"]), paper_run and int(
         json.loads(Path(paper_run).read_text())["train_samples"]))
-    if index == 0:
-        fin = short["finalists"][0]
-        family, choices = fin["family"], fin["choices"]
-        cap = None if budget is None else budget // 2
-    else:
-        probe = json.loads(Path(previous).read_text())
-        family, choices = "lean", shortlist.lean(probe["choices"], probe["importance"], cfg)
-        cap = None if budget is None else budget - int(probe["train_samples"])
-        why = ("no pair of the probe fell out: the same architecture"
-               if choices == probe["choices"] else
-               "the probe spent the budget" if cap is not None and cap <= 0 else None)
-        if why:
-            out = {"index": index, "family": family, "choices": None, "reason": why}
-            write_json(out_json, out)
-            return out
+    cands = shortlist.finalists(short, scan, cfg)
+    family, choices = cands[index]["family"], cands[index]["choices"]
+    # duplicates and empty architectures are not fitted: they take no share of the budget
+    distinct = {tuple(c["choices"]) for c in cands if set(c["choices"]) != {"naive"}}
+    cap = shortlist.finalist_cap(total, int(scan["train_samples"]), len(distinct))
+    same = next((c["family"] for c in cands[:index] if c["choices"] == choices), None)
+    why = (f"the same architecture as finalist {same}" if same else
+           "no pair was screened or scanned in" if all(c == "naive" for c in choices) else
+           "the scan spent the budget" if cap is not None and cap <= 0 else None)
+    if why:
+        out = {"index": index, "family": family, "choices": None, "reason": why}
+        write_json(out_json, out)
+        log.info("finalist %d (%s) not fitted: %s", index, family, why)
+        return out
     # the model sees the search settings as the re-train run passes them: without the recipe's
     model_cfg = {k: v for k, v in search_cfg.items() if k not in selection.RECIPE_KEYS}
-    model, st, _, data, *_ = fit_model("optinter", data_dir, hp, train_cfg, seed, ckpt_dir,
-                                       architecture=choices, search_cfg=model_cfg,
-                                       max_samples=cap)
-    importance = None
-    if index == 0 and int(cfg["finalists"]) > 1:
-        imp = permutation_importance(model, data["valid"], seed, cfg["importance_rows"])
-        importance = [None if np.isnan(v) else float(v) for v in imp]
+    model, st, *_ = fit_model("optinter", data_dir, hp, train_cfg, seed, ckpt_dir,
+                              architecture=choices, search_cfg=model_cfg, max_samples=cap)
     out = {"index": index, "family": family, "choices": choices, "valid_auc": st.best_auc,
            "valid_logloss": st.best_logloss, "best_epoch": st.best_epoch,
            "train_samples": st.samples, "eval_rows": st.eval_rows,
            "train_seconds": st.train_seconds, "checkpoint": str(ckpt_dir), "seed": int(seed),
-           "max_samples": cap, "budget": budget, "importance": importance,
+           "max_samples": cap, "budget": total,
            "counts": {m: choices.count(m) for m in METHODS}}
     write_json(out_json, out)
     log.info("finalist %d (%s, %s): valid AUC %.5f -> %s", index, family, out["counts"],
@@ -464,19 +497,23 @@ def run_finalist(data_dir, hp: dict, search_cfg: dict, train_cfg: dict, seed: in
     return out
 
 
-def _shortlisted(arch: dict, search_arch, shortlist_json, candidates) -> dict:
+def _shortlisted(arch: dict, search_arch, shortlist_json, scan_json, candidates) -> dict:
     """The finalist with the best validation AUC (shortlist.pick) as architecture.json."""
     short = json.loads(Path(shortlist_json).read_text())
+    scan = json.loads(Path(scan_json).read_text())
     fits = [json.loads(Path(c).read_text()) for c in candidates]
     fits = [f for f in fits if f.get("choices") is not None]
     if not fits:
-        raise ValueError(f"{shortlist_json}: no finalist was fitted")
+        raise ValueError(f"{shortlist_json}: no finalist was fitted (no pair was screened or "
+                         f"scanned in; the paper recipe's architecture is run optinter_paper)")
     win = fits[shortlist.pick(fits)]
     pairs = [{**p, "search_choice": p["choice"], "choice": c}
              for p, c in zip(arch["pairs"], win["choices"])]
     cost = {"search_samples": int(arch.get("settings", {}).get("train_samples", 0)),
+            "scan_samples": int(scan["train_samples"]),
             "finalist_samples": sum(int(f["train_samples"]) for f in fits),
-            "eval_rows": int(short["eval_rows"]) + sum(int(f["eval_rows"]) for f in fits)}
+            "eval_rows": int(short["eval_rows"]) + int(scan["eval_rows"])
+            + sum(int(f["eval_rows"]) for f in fits)}
     body = {k: v for k, v in arch.items() if k not in ("pairs", "counts", "settings")}
     return {**body, "pairs": pairs,
             "counts": {m: win["choices"].count(m) for m in METHODS},
@@ -489,8 +526,10 @@ def _shortlisted(arch: dict, search_arch, shortlist_json, candidates) -> dict:
                 "finalists": [{k: f[k] for k in ("index", "family", "counts", "valid_auc",
                                                   "valid_logloss", "train_samples")}
                               for f in fits],
-                "screened": short["finalists"][0]["screened"], "gain": short["gain"],
-                "importance": fits[0].get("importance"),
+                "screened": short["screened"], "gain": short["gain"],
+                "scanned": scan["found"], "scanned_wide": scan["found_wide"],
+                "scan_z": scan["z"], "scan_methods": scan["methods"],
+                "scan_valid_auc": scan["valid_auc"], "importance": scan["importance"],
                 "screen_evaluations": short["evaluations"],
                 "sample_rows": short["sample_rows"], "cost": cost},
             "settings": {**arch.get("settings", {}), "recipe": "shortlist",

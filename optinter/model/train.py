@@ -155,8 +155,8 @@ class Trainer:
                  on_step: Callable[["FitState"], None] | None = None,
                  max_samples: int | None = None):
         self.model, self.hp, self.cfg, self.data = model, hp, train_cfg, data
-        # a training budget (the shortlist recipe's): validate and stop once this many samples
-        # are trained on, keeping the best weights so far
+        # a training budget (the shortlist recipe's): validate and stop before a batch would
+        # take the samples trained on past it, keeping the best weights so far
         self.max_samples = int(max_samples) if max_samples else None
         self.ckpt_dir = Path(ckpt_dir)
         self.monitor = train_cfg.get("monitor", "auc")
@@ -166,7 +166,7 @@ class Trainer:
         # when and by what the best weights are picked belongs to the run's identity
         self.fingerprint = (f"{fingerprint}:{self.monitor}:"
                             f"{int(train_cfg.get('evals_per_epoch', 1) or 1)}"
-                            + (f":max{self.max_samples}" if self.max_samples else ""))
+                            + (f":within{self.max_samples}" if self.max_samples else ""))
         self.mode = mode
         self.on_step = on_step
         # refuse now, with the number and the setting to change, rather than in the
@@ -270,8 +270,9 @@ class Trainer:
         else:
             st.bad_evals += 1
             # patience is in epochs: that many epochs' evaluations without improvement are
-            # tolerated (0: stop at the first)
-            st.done = st.bad_evals > int(self.hp["patience"]) * len(self._eval_points(n_batches))
+            # tolerated (0: stop at the first; a fraction counts evaluations of an epoch)
+            st.done = st.bad_evals > round(float(self.hp["patience"])
+                                           * len(self._eval_points(n_batches)))
         self._lap(False)
 
     # loop --------------------------------------------------------------------------------
@@ -290,6 +291,14 @@ class Trainer:
                        disable=not tty, leave=False)
             loss_sum, n_loss = torch.zeros((), device=self.device), 0
             for batch in train.iterate(st.epoch, st.batch):
+                if (self.max_samples is not None
+                        and st.samples + int(batch[3].shape[0]) > self.max_samples):
+                    # the budget is never exceeded: the batch that would is not trained on
+                    if n_loss:  # else this step was validated already
+                        self._validate(n_batches, loss_sum, n_loss)
+                    st.done = True
+                    self.save()
+                    break
                 loss_sum += self._step(batch, aux_iter)
                 n_loss += 1
                 st.batch += 1

@@ -292,18 +292,18 @@ def selection_inputs(wc) -> dict:
     if cfg.get("recipe") == "shortlist":
         n = int(shortlist_settings(cfg)["finalists"])
         files["shortlist"] = (search / "shortlist.json").as_posix()
+        files["scan"] = (search / "scan.json").as_posix()
         files["finalists"] = [(search / "finalists" / f"f{i}.json").as_posix()
                               for i in range(n)]
     return files
 
 
 def finalist_inputs(wc) -> dict:
-    """A finalist's inputs: the shortlist, and the finalist before it (f1 follows the probe)."""
+    """A finalist's inputs: the screen (shortlist) and the scan."""
     tail = seed_folder(wc)
     search = Path("results", wc.dataset, "search", *tail)
-    files = {**processed(wc), "shortlist": (search / "shortlist.json").as_posix()}
-    if int(wc.index) > 0:
-        files["previous"] = (search / "finalists" / f"f{int(wc.index) - 1}.json").as_posix()
+    files = {**processed(wc), "shortlist": (search / "shortlist.json").as_posix(),
+             "scan": (search / "scan.json").as_posix()}
     # the paper recipe's re-train measures the budget of training samples
     paper = next((n for n, r in config["runs"].items() if r.get("model") == "optinter"
                   and r.get("architecture") == "search_paper" and "hp" not in r), None)

@@ -40,8 +40,9 @@ use rule search_paper as search_paper_seed with:
         "benchmarks/search_paper/{dataset}/seed{seed}.tsv"
 
 
-# search.recipe shortlist: the finalists are scored in the paper search's supernet, each
-# re-trained by its own job (in parallel under --cores and on SLURM), then rule search picks.
+# search.recipe shortlist: every pair is screened in the paper search's supernet (rule
+# shortlist) and scanned (rule scan); the finalists, each re-trained by its own job (in
+# parallel under --cores and on SLURM), come from both, then rule search picks.
 rule shortlist:
     input:
         **processed(),
@@ -79,9 +80,54 @@ use rule shortlist as shortlist_seed with:
         "benchmarks/shortlist/{dataset}/seed{seed}.tsv"
 
 
+# The pair scan: every pair factorized with vectors of its own (optinter/model/pairscan.py),
+# within the training samples of the paper search it follows.
+rule scan:
+    input:
+        **processed(),
+        search=f"{RESULTS}/search_paper/architecture.json",
+    output:
+        f"{RESULTS}/search/scan.json",
+    params:
+        hp=finalist_hp,
+        search=finalist_search_cfg,
+        train=config["train"],
+        seed=config["train"]["seed"],
+        ckpt_dir=f"{CKPT}/search/scan",
+    log:
+        "logs/scan/{dataset}.log",
+    benchmark:
+        "benchmarks/scan/{dataset}.tsv"
+    threads: res("train_threads")
+    resources:
+        **train_resources("optinter"),  # bounded by the supernet's estimate
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/scan.py"
+
+
+use rule scan as scan_seed with:
+    input:
+        **processed(),
+        search=f"{RESULTS}/search_paper/seed{{seed}}/architecture.json",
+    output:
+        f"{RESULTS}/search/seed{{seed}}/scan.json",
+    params:
+        hp=finalist_hp,
+        search=finalist_search_cfg,
+        train=config["train"],
+        seed=lambda wc: int(wc.seed),
+        ckpt_dir=f"{CKPT}/search/seed{{seed}}/scan",
+    log:
+        "logs/scan/{dataset}/seed{seed}.log",
+    benchmark:
+        "benchmarks/scan/{dataset}/seed{seed}.tsv"
+
+
 # One finalist's fit, with the hp, search settings and seed of the run that re-trains the
 # decided architecture (run `optinter`): the winner's checkpoints are that run's. f0 is the
-# probe, f1 the lean re-train decided from the probe's importance (so it follows f0).
+# union of the screen and the scan, f1 the scan's pairs alone; they do not wait for each other.
 rule finalist:
     input:
         unpack(finalist_inputs),
