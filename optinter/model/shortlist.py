@@ -131,9 +131,9 @@ def finalists(short: dict, scan: dict, cfg: dict) -> list[dict]:
     def arch(pairs):
         return [("naive" if i not in pairs else scan["methods"][i] if i in wide
                  else short["methods"][i]) for i in range(n)]
-    out = [{"family": "wide", "choices": arch(screened | wide)},
-           {"family": "confirmed", "choices": arch(found)}]
-    return out[:int(cfg["finalists"])]
+    pairs = (screened | wide, found)  # FAMILIES order
+    return [{"family": f, "choices": arch(p)}
+            for f, p in zip(FAMILIES, pairs)][:int(cfg["finalists"])]
 
 
 def budget(search_samples: int, paper_retrain_samples: int | None) -> int | None:
