@@ -55,7 +55,7 @@ def settings(search_cfg: dict) -> dict:
     out = {**DEFAULTS, **(search_cfg.get("shortlist") or {})}
     if int(out["finalists"]) not in (1, 2):
         raise ValueError(f"search.shortlist.finalists: expected 1 (the wide set of the screen "
-                         f"and the scans) or 2 (and the scans' confirmed pairs alone), got "
+                         f"and the scan) or 2 (and the scan's confirmed pairs alone), got "
                          f"{out['finalists']}")
     if not 0 <= float(out["scan_memorize_share"]) <= 1:
         raise ValueError(f"search.shortlist.scan_memorize_share: expected a share in [0, 1], "
