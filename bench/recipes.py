@@ -7,7 +7,9 @@ with each recipe's cost as a multiple of the paper recipe's.
 
 Reads results/{dataset}/runs/{run}/seed{s}.json and the architecture.json each re-trains;
 runs: optinter (search.recipe, the shortlist by default), optinter_paper (the paper's
-argmax) and optinter_validated (the earlier validated recipe), where present. Nothing is
+argmax) and optinter_validated (the earlier validated recipe), and beside them AutoFIS at its
+own price (autofis) and with GRDA's c picked on validation from three (autofis_tuned), where
+present. "kept pairs" counts AutoFIS's kept gates as factorized pairs. Nothing is
 trained here: build the runs with snakemake first (README, docs/planted.md).
 """
 
@@ -24,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from optinter.analysis import cost  # noqa: E402
 
 RECIPES = {"optinter_paper": "search_paper", "optinter_validated": "search_validated",
-           "optinter": "search"}
+           "optinter": "search",
+           # the best baseline at its own price and tuned on validation (runs.autofis_tuned)
+           "autofis": "search_autofis", "autofis_tuned": None}
 
 
 def recipe_rows(results: Path, dataset: str) -> list[dict]:
@@ -35,8 +39,9 @@ def recipe_rows(results: Path, dataset: str) -> list[dict]:
         for f in sorted(folder.glob("seed*.json")):
             res = json.loads(f.read_text())
             seed = int(res["seed"])
+            entry = {"name": run, **({"architecture": arch} if arch else {})}
             per_seed[seed] = (res["test_auc"], cost.load_run_cost(
-                results, dataset, {"architecture": arch}, seed, res),
+                results, dataset, entry, seed, res),
                 res.get("architecture_counts") or {})
         if per_seed:
             rows.append({"dataset": dataset, "run": run, "seeds": sorted(per_seed),

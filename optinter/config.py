@@ -340,6 +340,9 @@ def _run_problems(cfg: dict) -> list[str]:
                        "generated dataset (source.generate, with its truth.json) has")
     for name, run in runs.items():
         arch, model = run.get("architecture"), run["model"]
+        if "pick" in run:
+            out += _pick_problems(name, run, runs)
+            continue
         if "draw" in run and arch != "search_random":
             out.append(f"runs.{name}.draw: only a random architecture (architecture: "
                        f"search_random) has draws, not {arch}")
@@ -350,6 +353,22 @@ def _run_problems(cfg: dict) -> list[str]:
         if arch is None and need is not None:
             out.append(f"runs.{name}: model {model} re-trains a searched architecture: set "
                        f"architecture (e.g. {need})")
+    return out
+
+
+def _pick_problems(name: str, run: dict, runs: dict) -> list[str]:
+    """A picked run (optinter.pick) names candidate runs of its own model and trains nothing
+    itself: its architecture, hp and draw are the candidates'."""
+    out = [f"runs.{name}.{key}: a picked run trains nothing itself; set {key} on its "
+           f"candidates (runs.{name}.pick)" for key in ("architecture", "hp", "draw") if key in run]
+    for cand in run["pick"]:
+        if cand not in runs:
+            out.append(f"runs.{name}.pick: {cand!r} is not a key of runs")
+        elif "pick" in runs[cand]:
+            out.append(f"runs.{name}.pick: {cand!r} is itself picked; name its candidates")
+        elif runs[cand]["model"] != run["model"]:
+            out.append(f"runs.{name}.pick: {cand!r} trains model {runs[cand]['model']!r}, "
+                       f"not {run['model']!r}")
     return out
 
 

@@ -116,6 +116,15 @@ def test_defaults_are_filled_in(raw_cfg):
     (lambda c: c["runs"].update(x={"model": "optinter", "hp": {"s3": 1}}),
      r"runs\.x\.hp: Additional properties are not allowed \('s3'"),
     (lambda c: c["runs"]["fm"].update(architecture="search_everything"), r"runs\.fm\.architecture"),
+    (lambda c: c["runs"].update(x={"model": "autofis", "pick": ["autofis", "nope"]}),
+     r"runs\.x\.pick: 'nope' is not a key of runs"),
+    (lambda c: c["runs"].update(x={"model": "fm", "pick": ["autofis"]}),
+     r"runs\.x\.pick: 'autofis' trains model 'autofis', not 'fm'"),
+    (lambda c: c["runs"].update(x={"model": "autofis", "architecture": "search_autofis",
+                                   "pick": ["autofis"]}),
+     r"runs\.x\.architecture: a picked run trains nothing itself"),
+    (lambda c: c["runs"].update(x={"model": "fm", "pick": ["fm"]}, y={"model": "fm", "pick": ["x"]}),
+     r"runs\.y\.pick: 'x' is itself picked"),
 ])
 def test_bad_values_name_the_key(raw_cfg, edit, message):
     cfg = copy.deepcopy(raw_cfg)

@@ -95,11 +95,21 @@ def test_default_target_builds_the_demo_results(wf, cfg):
     # a dataset's own models / seeds override the top-level lists
     models = cfg["datasets"][demo].get("models", cfg["models"]) + cfg["ablations"]
     seeds = cfg["datasets"][demo].get("seeds", cfg["seeds"])
-    assert counts.pop("train_model_seed") == len(models) * len(seeds)
+    # a picked run (runs.<name>.pick) trains nothing itself: its candidates are ordinary runs
+    runs_cfg = cfg["runs"]
+    picked = [m for m in models if "pick" in runs_cfg[m]]
+    trained = list(dict.fromkeys([m for m in models if m not in picked]
+                                 + [c for m in picked for c in runs_cfg[m]["pick"]]))
+    assert counts.pop("train_model_seed") == len(trained) * len(seeds)
+    assert counts.pop("pick_run_seed", 0) == len(picked) * len(seeds)
     # one paper search and one decision (search.recipe) at search.seed, and one of each per seed
     assert counts.pop("search_paper_seed") == counts.pop("search_seed") == len(seeds)
-    # AutoFIS's gate search: its own rule and declared file, one per seed
-    assert counts.pop("search_autofis_seed") == (len(seeds) if "autofis" in models else 0)
+    # AutoFIS's gate search: its own rule and declared file, one per seed, and one per seed of
+    # every AutoFIS run with its own hp (a tuned AutoFIS's candidates)
+    own = [m for m in trained if runs_cfg[m].get("architecture") == "search_autofis"
+           and runs_cfg[m].get("hp")]
+    assert counts.pop("search_autofis_seed") == (len(seeds) if "autofis" in trained else 0)
+    assert counts.pop("search_autofis_own_seed", 0) == len(own) * len(seeds)
     # the shortlist recipe: one screen, one scan and its finalist re-trains per search
     n_fin = cfg["search"]["shortlist"]["finalists"]
     assert counts.pop("shortlist_seed") == counts.pop("scan_seed") == len(seeds)
@@ -120,7 +130,7 @@ def test_default_target_builds_the_demo_results(wf, cfg):
         assert needed in second["input"]
     runs = {(re.search(r"runs/(\w+)/seed(\d+)\.json", j["output"]).groups())
             for j in jobs if j["rule"] == "train_model_seed"}
-    assert runs == {(m, str(s)) for m in models for s in seeds}
+    assert runs == {(m, str(s)) for m in trained for s in seeds}
     assert all(f"/{demo}/" in j.get("output", f"/{demo}/") for j in jobs)
     retrain = next(j for j in jobs if j["rule"] == "train_model"
                    and j["output"].startswith(f"results/{demo}/optinter.json"))
@@ -206,6 +216,21 @@ def test_slurm_profile_asks_for_partitions_and_gpus(wf, cfg):
     assert cfg["resources"]["train_mem_mb"] == "auto" and search["mem_mb"] == "<TBD>"
     assert resources(by_rule["ingest"])["slurm_partition"] == "cpuq"
     assert "gpu" not in resources(by_rule["ingest"])
+    # every job that asks for a GPU goes to the GPU partition (each training rule is listed in
+    # the profile's set-resources), every other one to the default partition
+    jobs += dry_run_jobs(wf, "--profile", "profiles/slurm", "--forceall",
+                         "results/demo/tables", "results/demo/optinter.json",
+                         "results/demo/runs/optinter_validated/seed1.json",
+                         "results/demo/runs/optinter_bilevel/seed1.json",
+                         "results/demo/runs/optinter_random/seed1.json",
+                         "results/planted_n60000_s1/runs/random1/seed1.json", env=env)
+    for job in jobs:
+        res = resources(job)
+        want = "gpuq" if "gpu" in res else "cpuq"
+        assert res.get("slurm_partition") == want, (job["rule"], res)
+    trained = {j["rule"] for j in jobs if "gpu" in resources(j)}
+    assert {"search_seed", "finalist_seed", "search_autofis_own_seed", "pick_run_seed"} \
+        - trained == {"pick_run_seed"}
 
 
 def test_tables_declare_every_run_they_read(wf, cfg):
@@ -253,6 +278,31 @@ def test_ablation_runs_get_their_own_search_or_s2(wf):
     s2 = by_output["results/demo/runs/optinter_m_s2_4/seed1.json"]
     assert "architecture.json" not in s2["input"]
     assert not any(j["rule"] in ("search", "search_seed") for j in jobs)
+
+
+def test_a_picked_run_gathers_its_candidates_each_an_ordinary_job(wf, cfg):
+    """runs.<name>.pick: each candidate is its own training job (an AutoFIS candidate with its
+    own hp searches its own gates); one small job keeps the best on validation."""
+    name = next(n for n, r in cfg["runs"].items() if "pick" in r and r["model"] == "autofis")
+    cands = cfg["runs"][name]["pick"]
+    jobs = dry_run_jobs(wf, "--forceall", f"results/demo/runs/{name}/seed2.json")
+    by_output = {first(j): j for j in jobs}
+    picked = by_output[f"results/demo/runs/{name}/seed2.json"]
+    assert picked["rule"] == "pick_run_seed"
+    inputs = picked["input"].split(", ")
+    assert inputs == ([f"results/demo/runs/{c}/seed2.json" for c in cands]
+                      + [f"results/demo/runs/{c}/seed2.model" for c in cands])
+    for c in cands:
+        job = by_output[f"results/demo/runs/{c}/seed2.json"]
+        assert job["rule"] == "train_model_seed"
+        own = bool(cfg["runs"][c].get("hp"))
+        arch = (f"results/demo/search_autofis/{c}/seed2/architecture.json" if own
+                else "results/demo/search_autofis/seed2/architecture.json")
+        assert arch in job["input"]
+        assert by_output[arch]["rule"] == ("search_autofis_own_seed" if own
+                                           else "search_autofis_seed")
+    assert sum(j["rule"] == "search_autofis_own_seed" for j in jobs) == \
+        sum(bool(cfg["runs"][c].get("hp")) for c in cands)
 
 
 def test_unreachable_download_fails_with_a_message_not_a_traceback(wf, tmp_path):

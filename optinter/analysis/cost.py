@@ -5,7 +5,8 @@ A run's results JSON records `train_samples` (its fit; with `reused`, the part c
 shortlist finalist that decided its architecture) and the architecture.json it re-trains
 records what deciding it took: the search's `settings.train_samples`, the validated recipe's
 `selection.train_samples` (its re-trains), the shortlist's `selection.cost` (search, scan and
-finalists, the winner's fit being the run's own).
+finalists, the winner's fit being the run's own). A run picked from candidates
+(optinter.pick) records what all of them cost together in `picked.train_samples`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,17 @@ def architecture_file(results_dir, dataset: str, entry: Mapping, seed: int | Non
     if arch == "oracle":
         return root / "oracle" / "architecture.json"
     draw = f"draw{entry['draw']}" if "draw" in entry else ""
-    parts = [arch, draw, f"seed{seed}" if seed is not None else ""]
+    own = own_search_folder(entry)
+    parts = [arch, draw, own, f"seed{seed}" if seed is not None else ""]
     return root.joinpath(*[p for p in parts if p]) / "architecture.json"
+
+
+def own_search_folder(entry: Mapping) -> str:
+    """The folder of an AutoFIS run that searches its gates with its own `hp` (its name), or ''
+    for a run that re-trains the gates searched with the model's settings."""
+    if entry.get("architecture") == "search_autofis" and entry.get("hp"):
+        return entry["name"]
+    return ""
 
 
 def architecture_cost(arch: Mapping) -> int:
@@ -50,7 +60,9 @@ def run_cost(run: Mapping, arch: Mapping | None) -> int | None:
 def load_run_cost(results_dir, dataset: str, entry: Mapping, seed: int,
                   run: Mapping) -> int | None:
     """run_cost with the run's architecture read from where the workflow writes it; None if
-    that file is absent."""
+    that file is absent. A picked run costs what its candidates cost together."""
+    if run.get("picked"):
+        return int(run["picked"]["train_samples"])
     path = architecture_file(results_dir, dataset, entry, seed)
     if path is None:
         return run_cost(run, None)

@@ -413,7 +413,7 @@ def build(results_dir: str | os.PathLike, dataset: str, models: Sequence[str],
     if not models or not seeds:
         raise ValueError("tables.build: need at least one model and one seed")
     names = list(dict.fromkeys([*models, *ablations]))
-    entries = {n: {"model": n, **((runs or {}).get(n) or {})} for n in names}
+    entries = {n: {"model": n, **((runs or {}).get(n) or {}), "name": n} for n in names}
     all_runs, missing = {}, []
     for name in names:
         all_runs[name], miss = load_runs(results_dir, dataset, name, seeds,

@@ -247,10 +247,28 @@ def architecture_of(wc) -> str | None:
         return None
     if arch == "oracle":
         return f"results/{wc.dataset}/oracle/architecture.json"
+    from optinter.analysis.cost import own_search_folder
+
     parts = ["results", wc.dataset, arch]
     if "draw" in run:
         parts.append(f"draw{run['draw']}")
+    if own := own_search_folder(oconfig.run_entry(config, wc.model)):
+        parts.append(own)
     return Path(*parts, *seed_folder(wc), "architecture.json").as_posix()
+
+
+# Runs picked on validation from candidate runs (runs.<name>.pick, optinter/pick.py): rule
+# pick_run writes them; every other run is trained by train_model.
+PICKED = [n for n, run in config["runs"].items() if "pick" in run]
+PICKED_RE = "|".join(PICKED) or "(?!)"  # (?!) matches nothing
+
+
+def pick_inputs(wc) -> dict:
+    """The candidates' results JSONs and bundles, in the order of runs.<name>.pick."""
+    runs = ["runs"] if "seed" in wc.keys() else []
+    stems = [Path("results", wc.dataset, *runs, n, *seed_folder(wc)).as_posix()
+             for n in config["runs"][wc.model]["pick"]]
+    return {"candidates": [f"{s}.json" for s in stems], "bundles": [f"{s}.model" for s in stems]}
 
 
 def search_seed_cfg(wc) -> dict:
@@ -389,7 +407,7 @@ def run_architectures(wc) -> list[str]:
     """The architecture.json of every run and seed the tables read (optinter.analysis.cost)."""
     from optinter.analysis.cost import architecture_file
 
-    files = {str(architecture_file("results", wc.dataset, config["runs"][m], s))
+    files = {str(architecture_file("results", wc.dataset, oconfig.run_entry(config, m), s))
              for m in run_models(wc.dataset) for s in seeds(wc.dataset)
              if config["runs"][m].get("architecture")}
     return sorted(files)

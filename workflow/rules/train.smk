@@ -361,6 +361,38 @@ use rule search_autofis as search_autofis_seed with:
         "benchmarks/search_autofis/{dataset}/seed{seed}.tsv"
 
 
+# An AutoFIS run with its own `hp` searches its gates with them (each candidate of a tuned
+# AutoFIS is such a run): results/{dataset}/search_autofis/{run}[/seed{s}]/.
+use rule search_autofis as search_autofis_own with:
+    output:
+        f"{RESULTS}/search_autofis/{{model}}/architecture.json",
+    params:
+        name="autofis",
+        hp=model_hp,
+        train=config["train"],
+        seed=config["train"]["seed"],
+        ckpt_dir=f"{CKPT}/search_autofis/{{model}}/seed{config['train']['seed']}",
+    log:
+        "logs/search_autofis/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/search_autofis/{dataset}/{model}.tsv"
+
+
+use rule search_autofis as search_autofis_own_seed with:
+    output:
+        f"{RESULTS}/search_autofis/{{model}}/seed{{seed}}/architecture.json",
+    params:
+        name="autofis",
+        hp=model_hp,
+        train=config["train"],
+        seed=lambda wc: int(wc.seed),
+        ckpt_dir=f"{CKPT}/search_autofis/{{model}}/seed{{seed}}",
+    log:
+        "logs/search_autofis/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/search_autofis/{dataset}/{model}/seed{seed}.tsv"
+
+
 # results/{dataset}/{model}.json: one run at train.seed; for model `optinter` this is the
 # re-train of the searched architecture (paper Alg. 2). Beside each results JSON, the run's
 # model bundle {model}.model/ (optinter/model/bundle.py): weights, feature map, vocabularies.
@@ -409,3 +441,40 @@ use rule train_model as train_model_seed with:
         "logs/train_model/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "benchmarks/train_model/{dataset}/{model}/seed{seed}.tsv"
+
+
+# A run picked on validation from its candidate runs (runs.<name>.pick, optinter/pick.py): the
+# candidates are ordinary runs, each its own job; this one only compares and copies.
+rule pick_run:
+    input:
+        unpack(pick_inputs),
+    output:
+        f"{RESULTS}/{{model}}.json",
+        bundle=directory(f"{RESULTS}/{{model}}.model"),
+    params:
+        run=run_cfg,
+        monitor=config["train"]["monitor"],
+    wildcard_constraints:
+        model=PICKED_RE,
+    log:
+        "logs/pick_run/{dataset}/{model}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/pick.py"
+
+
+use rule pick_run as pick_run_seed with:
+    output:
+        f"{RESULTS}/runs/{{model}}/seed{{seed}}.json",
+        bundle=directory(f"{RESULTS}/runs/{{model}}/seed{{seed}}.model"),
+    log:
+        "logs/pick_run/{dataset}/{model}/seed{seed}.log",
+
+
+ruleorder: pick_run > train_model
+ruleorder: pick_run_seed > train_model_seed
