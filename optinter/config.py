@@ -194,7 +194,7 @@ def _add_planted(cfg: dict, planted: dict, variant: str) -> list[str]:
             if name in cfg["datasets"]:
                 continue
             cfg["datasets"][name] = {
-                "format": "criteo",
+                "format": planted["generate"].get("layout", "criteo"),
                 "source": {"generate": {"rows": int(size), "seed": int(seed),
                                         **planted["generate"]}},
                 "min_count": planted["min_count"], "cross_min_count": planted["cross_min_count"],
@@ -249,9 +249,10 @@ def _check_references(cfg: dict, origin: str, defaulted: dict | None = None) -> 
                                 "expected 1")
         problems += _presplit_problems(name, src, split)
         problems += _path_problems(name, src)
-        if "generate" in src and ds["format"] != "criteo":
-            problems.append(f"datasets.{name}.source.generate: the generator writes the criteo "
-                            f"layout, but format is {ds['format']!r}")
+        layout = (src.get("generate") or {}).get("layout", "criteo")
+        if "generate" in src and ds["format"] != layout:
+            problems.append(f"datasets.{name}.source.generate: the generator writes the "
+                            f"{layout} layout, but format is {ds['format']!r}")
         problems += _table_problems(name, ds)
         if "logs" in src and "member" in src:
             problems.append(f"datasets.{name}.source: give either `member` or `logs`, not both")

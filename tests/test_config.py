@@ -107,6 +107,9 @@ def test_defaults_are_filled_in(raw_cfg):
     (lambda c: c["datasets"]["avazu"].update(format="criteo", source={"generate": {"rows": 5, "seed": 1}})
      or c["datasets"]["avazu"].update(format="avazu"),
      r"datasets\.avazu\.source\.generate: the generator writes the criteo layout"),
+    (lambda c: c["datasets"]["demo"]["source"]["generate"].update(layout="avazu"),
+     r"datasets\.demo\.source\.generate: the generator writes the avazu layout, but format "
+     r"is 'criteo'"),
     (lambda c: c["datasets"]["demo"].update(models=["lr", "lr_typo"]),
      r"datasets\.demo\.models: 'lr_typo' is not a key of runs"),
     (lambda c: c["runs"].update(x={"model": "fm", "architecture": "search"}),
@@ -159,14 +162,20 @@ def test_planted_cases_are_ordinary_generated_datasets(raw_cfg):
     raw = copy.deepcopy(raw_cfg)
     raw["planted"].update(sizes=[1000, 5000], seeds=[4, 7], random_architectures=2,
                           search={"complexity": 0.5},
-                          variants={"wide": {"sizes": [2000], "generate": {"factorize_pairs": 4}}})
+                          variants={"wide": {"sizes": [2000], "generate": {"factorize_pairs": 4}},
+                                    "av": {"sizes": [3000], "seeds": [1],
+                                           "generate": {"layout": "avazu"}}})
     raw["datasets"]["planted_n5000_s7"] = {"format": "criteo",
                                            "source": {"generate": {"rows": 123, "seed": 9}}}
     cfg = oc.validate(raw)
     pl = cfg["planted"]
     names = sorted(n for n in cfg["datasets"] if n.startswith("planted_"))
-    assert names == ["planted_n1000_s4", "planted_n1000_s7", "planted_n5000_s4",
-                     "planted_n5000_s7", "planted_wide_n2000_s4", "planted_wide_n2000_s7"]
+    assert names == ["planted_av_n3000_s1", "planted_n1000_s4", "planted_n1000_s7",
+                     "planted_n5000_s4", "planted_n5000_s7", "planted_wide_n2000_s4",
+                     "planted_wide_n2000_s7"]
+    # a generated layout is the case's format
+    assert cfg["datasets"]["planted_av_n3000_s1"]["format"] == "avazu"
+    assert cfg["datasets"]["planted_wide_n2000_s7"]["format"] == "criteo"
     # a variant: its own cases, the keys it sets over the planted configuration's
     wide = cfg["datasets"]["planted_wide_n2000_s7"]
     assert wide["source"] == {"generate": {"rows": 2000, "seed": 7, "factorize_pairs": 4}}

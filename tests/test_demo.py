@@ -198,3 +198,29 @@ def test_dense_graded_structure_shares_fields_and_grades_effects():
     assert s.probs[f][0] > 10 * s.probs[f][-1]
     with pytest.raises(ValueError, match="need more than"):
         demo.build_structure(1, memorize_pairs=10, memorize_fields=4)
+
+
+def test_avazu_layout_is_read_by_the_avazu_format_with_every_planted_pair(tmp_path):
+    """layout avazu: raw Avazu CSV (header, id, click, YYMMDDHH hour, integer and hex columns)
+    that format avazu ingests; the planted pairs are pairs of its feature map (named as the
+    feature map names them), and the oracle logit read back from the raw file scores the rows
+    exactly as the generator did."""
+    from optinter.data.prepare import prepare
+
+    raw, truth = _gen(tmp_path, 6000, 4, layout="avazu", memorize_pairs=2, factorize_pairs=2,
+                      factorize_cardinality=[150, 300])
+    header = raw.read_text().split("\n", 1)[0]
+    assert header.split(",")[:4] == ["id", "click", "hour", "C1"] and len(header.split(",")) == 24
+    fmap = prepare("avazu", raw, tmp_path / "processed", 5, 5,
+                   {"train": 0.8, "valid": 0.1, "test": 0.1, "seed": 1},
+                   duckdb_cfg={"memory_limit": "1GB", "threads": 1})
+    names = {p["name"] for p in fmap["pairs"]}
+    assert len(names) == 24 * 23 // 2  # hour, weekday, is_weekend and 21 columns
+    assert set(truth["pairs"]) <= names and len(truth["pairs"]) == 4
+    assert not truth["int_effects"]
+    labels, rows = demo.read_raw(raw, truth)
+    assert rows.shape == (6000, 24) and labels.mean() == pytest.approx(truth["ctr"])
+    assert demo.auc(labels, demo.oracle_logit(rows, truth)) == pytest.approx(truth["bayes_auc"],
+                                                                              abs=1e-12)
+    with pytest.raises(ValueError, match="expected rows of 40 columns"):
+        demo.oracle_logit(rows, _gen(tmp_path, 10, 4, "c")[1])

@@ -149,10 +149,14 @@ def test_stages_end_to_end_and_the_winner_is_the_retrain(tiny_processed, tmp_pat
                           tmp_path / "shortlist.json")
     n = len(searched["pairs"])
     assert short["evaluations"] == 1 + 2 * n and short["eval_rows"] > 0
-    scan = run_scan(tiny_processed, HP, cfg, TRAIN, 4, arch_p, tmp_path / "scan.json",
-                    tmp_path / "ck_scan")
+    scan = run_scan(tiny_processed, HP, cfg, {**TRAIN, "monitor": "logloss"}, 4, arch_p,
+                    tmp_path / "scan.json", tmp_path / "ck_scan")
     assert len(scan["importance"]) == n and scan["max_samples"] == spent
     assert 0 < scan["train_samples"] <= spent
+    # the scan keeps the weights of its best validation AUC (scan_monitor auc), whatever
+    # train.monitor says
+    assert scan["settings"]["scan_monitor"] == "auc"
+    assert scan["valid_auc"] == max(h["valid_auc"] for h in scan["history"])
     # the paper recipe's re-train, whose samples set the budget (2 epochs of 2400 rows here)
     paper_run = tmp_path / "paper.json"
     paper_run.write_text(json.dumps({"train_samples": 2000}))

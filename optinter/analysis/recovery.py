@@ -134,16 +134,14 @@ def separation_auc(truth: Mapping[str, str], arch_pairs: Sequence[Mapping]) -> f
 def bayes_test_auc(truth: Mapping, raw_path: str | os.PathLike,
                    test_parquet: str | os.PathLike) -> float | None:
     """AUC of the generator's own logit on the test split: the ceiling any model can reach."""
-    import pandas as pd
     import pyarrow.parquet as pq
 
-    from optinter.data.demo import auc, oracle_logit
+    from optinter.data.demo import auc, oracle_logit, read_raw
 
     test = pq.read_table(test_parquet, columns=["row_id", "label"]).to_pandas()
-    raw = pd.read_csv(raw_path, sep="\t", header=None, dtype=str, keep_default_na=False,
-                      na_filter=False)
-    rows = raw.to_numpy()[test["row_id"].to_numpy()]
-    if not np.array_equal(rows[:, 0].astype(int), test["label"].to_numpy()):
+    labels, rows = read_raw(raw_path, truth)
+    labels, rows = labels[test["row_id"].to_numpy()], rows[test["row_id"].to_numpy()]
+    if not np.array_equal(labels, test["label"].to_numpy()):
         raise ValueError(f"{test_parquet}: labels do not match {raw_path} at their row_id")
     return auc(test["label"].to_numpy(), oracle_logit(rows, truth))
 

@@ -1,4 +1,5 @@
-"""Offline generator of the demo / planted-structure datasets, in the raw Criteo TSV layout.
+"""Offline generator of the demo / planted-structure datasets, in the raw Criteo TSV layout
+(or, with structure option ``layout: avazu``, the raw Avazu CSV layout).
 
 Every label is drawn from a logistic model whose pairwise structure is known:
 
@@ -13,6 +14,11 @@ Every label is drawn from a logistic model whose pairwise structure is known:
 
 The structure is rebuilt from (seed, structure kwargs) alone, so ``truth.json`` stays small and
 ``oracle_logit`` can recompute the Bayes logit of any generated row.
+
+In the Avazu layout (``id,click,hour,C1,banner_pos,...,C21``, with its header) the planted pairs
+lie among its 21 categorical columns; ``hour`` (YYMMDDHH over ten days, uniform) carries no
+effect, so the fields the avazu reader derives from it (hour, weekday, is_weekend) are
+irrelevant, as are their pairs; there are no integer fields.
 """
 
 from __future__ import annotations
@@ -28,11 +34,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from optinter.data.table import AVAZU_NAMES
 from optinter.io import atomic_path, write_json
 
 N_INT, N_CAT = 13, 26
 INT_FIELDS = [f"I{i}" for i in range(1, N_INT + 1)]
 CAT_FIELDS = [f"C{i}" for i in range(1, N_CAT + 1)]
+# The raw layouts the generator writes: integer and categorical columns (criteo: label, I1..I13,
+# C1..C26, no header; avazu: its header, id, click, hour and 21 categorical columns)
+LAYOUTS = {"criteo": (INT_FIELDS, CAT_FIELDS), "avazu": ([], list(AVAZU_NAMES[3:]))}
+AVAZU_HOURS = 240  # ten days of hours: 14102100 .. 14103023
+# Avazu's integer-valued columns (the rest are hex strings): their values are written in decimal
+# and an empty (missing) value as -1, as Avazu has them
+AVAZU_INTEGER = {"C1", "banner_pos", "device_type", "device_conn_type",
+                 *(f"C{i}" for i in range(14, 22))}
 METHODS = ("memorize", "factorize", "naive")
 
 # Rows are drawn in full fixed-size chunks, each from its own seed stream (the last one is cut),
@@ -66,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "factorize_fields": None,       # fields); None: two fields of their own per pair
     "strength_spread": 1.0,         # pair effects graded from 1 down to 1/spread (log-even)
     "planted_zipf": 0.0,            # value frequencies of planted fields ∝ rank^-zipf (0: uniform)
+    "layout": "criteo",             # raw layout written: criteo (TSV) | avazu (CSV with header)
 }
 
 
@@ -86,20 +102,22 @@ class Structure:
     roles: dict[str, str] = field(default_factory=dict)
     intercept: float = 0.0
 
+    @property
+    def ints(self) -> list[str]:
+        return LAYOUTS[self.params["layout"]][0]
+
+    @property
+    def cats(self) -> list[str]:
+        return LAYOUTS[self.params["layout"]][1]
+
     def truth_pairs(self) -> dict[str, str]:
-        out = {_pair_name(a, b): "memorize" for a, b, _ in self.memorize}
-        out.update({_pair_name(a, b): "factorize" for a, b, _, _ in self.factorize})
-        return dict(sorted(out.items(), key=lambda kv: _pair_order(kv[0])))
-
-
-def _pair_name(a: str, b: str) -> str:
-    a, b = sorted((a, b), key=CAT_FIELDS.index)
-    return f"{a}_x_{b}"
-
-
-def _pair_order(name: str) -> tuple[int, int]:
-    a, b = name.split("_x_")
-    return CAT_FIELDS.index(a), CAT_FIELDS.index(b)
+        """Planted pair -> method, named and ordered as the feature map names pairs (the
+        layout's field order)."""
+        order = self.cats.index
+        name = lambda a, b: "_x_".join(sorted((a, b), key=order))  # noqa: E731
+        out = {name(a, b): "memorize" for a, b, _ in self.memorize}
+        out.update({name(a, b): "factorize" for a, b, _, _ in self.factorize})
+        return dict(sorted(out.items(), key=lambda kv: tuple(map(order, kv[0].split("_x_")))))
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -126,6 +144,9 @@ def _resolve(structure: dict[str, Any]) -> dict[str, Any]:
                          f"got {params['strength_spread']}")
     if params["factorize_rank"] < 1:
         raise ValueError("demo.generate: factorize_rank must be >= 1")
+    if params["layout"] not in LAYOUTS:
+        raise ValueError(f"demo.generate: layout must be one of {sorted(LAYOUTS)}, "
+                         f"got {params['layout']!r}")
     return params
 
 
@@ -133,12 +154,14 @@ def _place(params: dict[str, Any], rng: np.random.Generator) -> tuple[list, list
     """Choose disjoint fields for the planted pairs (explicit lists win over random placement)."""
     mem, fac = params["memorize"], params["factorize"]
     explicit = [f for pairs in (mem or [], fac or []) for p in pairs for f in p]
-    bad = [f for f in explicit if f not in CAT_FIELDS]
+    cats = LAYOUTS[params["layout"]][1]
+    bad = [f for f in explicit if f not in cats]
     if bad:
-        raise ValueError(f"demo.generate: planted pairs name unknown fields {bad}; expected C1..C26")
+        raise ValueError(f"demo.generate: planted pairs name unknown fields {bad}; expected "
+                         f"{cats[0]}..{cats[-1]} (layout {params['layout']})")
     if len(set(explicit)) != len(explicit):
         raise ValueError("demo.generate: planted pairs must use disjoint fields")
-    free = [f for f in CAT_FIELDS if f not in explicit]
+    free = [f for f in cats if f not in explicit]
     if params["memorize_fields"] is not None or params["factorize_fields"] is not None:
         return _place_shared(params, rng, free)
     need = 2 * ((0 if mem is not None else params["memorize_pairs"])
@@ -157,7 +180,7 @@ def _place(params: dict[str, Any], rng: np.random.Generator) -> tuple[list, list
 def _place_shared(params: dict[str, Any], rng: np.random.Generator,
                   free: list[str]) -> tuple[list, list]:
     """Pairs drawn among a group of fields per method, so that fields are shared: many planted
-    pairs over 26 fields (a dense truth). Explicit lists are not combined with this."""
+    pairs over the layout's fields (a dense truth). Explicit lists are not combined with this."""
     if params["memorize"] is not None or params["factorize"] is not None:
         raise ValueError("demo.generate: memorize_fields / factorize_fields place pairs at "
                          "random; do not combine them with explicit memorize / factorize lists")
@@ -195,8 +218,9 @@ def _grades(n: int, spread: float) -> np.ndarray:
     return spread ** -np.linspace(0.0, 1.0, n)
 
 
-def _codes(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n distinct 8-hex-digit value strings (the Criteo hashed-categorical look)."""
+def _codes(rng: np.random.Generator, n: int, decimal: bool = False) -> np.ndarray:
+    """n distinct 8-hex-digit value strings (the Criteo hashed-categorical look), or the same
+    numbers in decimal (an integer-valued column)."""
     vals: list[int] = []
     seen: set[int] = set()
     while len(vals) < n:
@@ -204,7 +228,7 @@ def _codes(rng: np.random.Generator, n: int) -> np.ndarray:
             if v not in seen and len(vals) < n:
                 seen.add(v)
                 vals.append(v)
-    return np.array([f"{v:08x}" for v in vals], dtype=object)
+    return np.array([f"{v}" if decimal else f"{v:08x}" for v in vals], dtype=object)
 
 
 def build_structure(seed: int, **structure: Any) -> Structure:
@@ -215,13 +239,13 @@ def build_structure(seed: int, **structure: Any) -> Structure:
     mem_pairs, fac_pairs = _place(params, rng)
     planted = {f: "memorize" for p in mem_pairs for f in p}
     planted.update({f: "factorize" for p in fac_pairs for f in p})
-    fillers = [f for f in CAT_FIELDS if f not in planted]
+    fillers = [f for f in s.cats if f not in planted]
     cards = list(params["filler_cardinalities"]) or [1]
     n_missing = round(params["filler_missing"] * len(fillers))
     n_main = round(params["filler_main_share"] * len(fillers))
     missing = set(rng.permutation(fillers)[:n_missing].tolist()) if fillers else set()
     with_main = set(rng.permutation(fillers)[:n_main].tolist()) if fillers else set()
-    for i, f in enumerate(CAT_FIELDS):
+    for f in s.cats:
         if f in planted:
             card = _cardinality(params[f"{planted[f]}_cardinality"], rng)
             if params["planted_zipf"]:
@@ -230,25 +254,27 @@ def build_structure(seed: int, **structure: Any) -> Structure:
             else:
                 probs = np.full(card, 1.0 / card)  # uniform: every planted value is frequent
             s.roles[f] = planted[f]
-            hexes = _codes(rng, card)
+            hexes = _codes(rng, card, decimal=f in AVAZU_INTEGER and not s.ints)
             main = rng.normal(0.0, params["main_scale"], card)
         else:
             card = int(cards[fillers.index(f) % len(cards)])
             w = np.arange(1, card + 1, dtype=float) ** -float(params["filler_zipf"])
             probs = w / w.sum()
             s.roles[f] = "filler"
-            hexes = _codes(rng, card)
+            hexes = _codes(rng, card, decimal=f in AVAZU_INTEGER and not s.ints)
             main = rng.normal(0.0, params["main_scale"], card) if f in with_main else np.zeros(card)
             if f in missing:
-                # empty string is an ordinary (frequent) value, as in raw Criteo
-                hexes = np.concatenate([np.array([""], dtype=object), hexes])
+                # empty string is an ordinary (frequent) value, as in raw Criteo (Avazu: -1)
+                empty = "-1" if f in AVAZU_INTEGER and not s.ints else ""
+                hexes = np.concatenate([np.array([empty], dtype=object), hexes])
                 probs = np.concatenate([[0.3], 0.7 * probs])
                 main = np.concatenate([[rng.normal(0.0, params["main_scale"]) if f in with_main
                                         else 0.0], main])
         s.hexes[f], s.probs[f], s.main[f] = hexes, probs, main - probs @ main
-    s.int_lambda = rng.uniform(0.5, 12.0, N_INT)
-    s.int_missing = np.where(rng.random(N_INT) < 0.4, rng.uniform(0.05, 0.5, N_INT), 0.0)
-    s.int_coef = np.where(rng.random(N_INT) < 0.5, rng.choice([-1.0, 1.0], N_INT), 0.0)
+    n_int = len(s.ints)
+    s.int_lambda = rng.uniform(0.5, 12.0, n_int)
+    s.int_missing = np.where(rng.random(n_int) < 0.4, rng.uniform(0.05, 0.5, n_int), 0.0)
+    s.int_coef = np.where(rng.random(n_int) < 0.5, rng.choice([-1.0, 1.0], n_int), 0.0)
     s.int_coef *= params["int_scale"]
     spread = float(params["strength_spread"])
     for (a, b), grade in zip(mem_pairs, _grades(len(mem_pairs), spread)):
@@ -269,8 +295,13 @@ def build_structure(seed: int, **structure: Any) -> Structure:
 
 
 def _draw(s: Structure, rng: np.random.Generator, n: int) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Draw n rows: value indices per categorical field, integer values (NaN = missing), logit."""
-    cat = {f: rng.choice(len(s.probs[f]), size=n, p=s.probs[f]) for f in CAT_FIELDS}
+    """Draw n rows: value indices per categorical field, integer values (NaN = missing), logit
+    noise; in the Avazu layout also cat["hour"], the hour index (no effect)."""
+    cat = {f: rng.choice(len(s.probs[f]), size=n, p=s.probs[f]) for f in s.cats}
+    if not s.ints:
+        noise = rng.normal(0.0, s.params["noise"], n)
+        cat["hour"] = rng.integers(0, AVAZU_HOURS, n)
+        return cat, np.zeros((n, 0)), noise
     ints = rng.poisson(s.int_lambda, size=(n, N_INT)).astype(float)
     ints[:, 1] -= (rng.random(n) < 0.02) * (ints[:, 1] + rng.integers(1, 3, n))  # rare negatives
     ints[rng.random((n, N_INT)) < s.int_missing] = np.nan
@@ -281,7 +312,7 @@ def _draw(s: Structure, rng: np.random.Generator, n: int) -> tuple[dict, np.ndar
 def _logit(s: Structure, cat: dict[str, np.ndarray], ints: np.ndarray) -> np.ndarray:
     """The structural (Bayes) logit, without the unobserved noise and without the intercept."""
     z = np.zeros(len(ints))
-    for f in CAT_FIELDS:
+    for f in s.cats:
         z += s.main[f][cat[f]]
     scaled = np.clip(ints, 0.0, None) / (2.0 * s.int_lambda)
     z += np.nan_to_num(np.clip(scaled, 0.0, 1.0) - 0.5, nan=0.0) @ s.int_coef
@@ -306,7 +337,20 @@ def _calibrate(s: Structure) -> float:
     return (lo + hi) / 2
 
 
-def _chunk_table(s: Structure, cat, ints, label) -> pa.Table:
+def _hour_strings(index: np.ndarray) -> np.ndarray:
+    """Avazu's YYMMDDHH from an hour index: 14102100 (2014-10-21, 00h) onwards."""
+    day, hour = np.divmod(np.asarray(index, dtype=np.int64), 24)
+    return np.array([f"1410{21 + d:02d}{h:02d}" for d, h in zip(day, hour)], dtype=object)
+
+
+def _chunk_table(s: Structure, cat, ints, label, first_row: int = 0) -> pa.Table:
+    if not s.ints:  # avazu: id (the row's number), click, hour, the categorical columns
+        n = len(label)
+        cols = {"id": pa.array([str(i) for i in range(first_row, first_row + n)], pa.string()),
+                "click": pa.array(label.astype(np.int8)),
+                "hour": pa.array(_hour_strings(cat["hour"]), type=pa.string())}
+        cols.update({f: pa.array(s.hexes[f][cat[f]], type=pa.string()) for f in s.cats})
+        return pa.table(cols)
     cols: dict[str, pa.Array] = {"label": pa.array(label.astype(np.int8))}
     for j, f in enumerate(INT_FIELDS):
         col = ints[:, j]
@@ -316,9 +360,27 @@ def _chunk_table(s: Structure, cat, ints, label) -> pa.Table:
     return pa.table(cols)
 
 
+def _write_chunks(s: Structure, fh, schema: pa.Schema, opts, rows: int, seed: int,
+                  logits: list, labels: list) -> None:
+    """Draw and write the rows chunk by chunk (each chunk its own seed stream); collect each
+    chunk's structural logit and labels."""
+    with pacsv.CSVWriter(fh, schema, write_options=opts) as w:
+        for k, start in enumerate(range(0, rows, CHUNK_ROWS)):
+            n = min(CHUNK_ROWS, rows - start)
+            rng = _rng(seed, _STREAM_ROWS, k)
+            cat, ints, noise = _draw(s, rng, CHUNK_ROWS)
+            z = _logit(s, cat, ints) + s.intercept
+            label = rng.random(CHUNK_ROWS) < 1.0 / (1.0 + np.exp(-(z + noise)))
+            cat, ints, z, label = {f: c[:n] for f, c in cat.items()}, ints[:n], z[:n], label[:n]
+            w.write_table(_chunk_table(s, cat, ints, label, first_row=start))
+            logits.append(z)
+            labels.append(label)
+
+
 def generate(out_raw: str | Path, out_truth: str | Path, rows: int, seed: int,
              **structure: Any) -> dict:
-    """Write a planted dataset as raw Criteo TSV (``.gz`` if the name says so) and its truth.json.
+    """Write a planted dataset as raw Criteo TSV, or Avazu CSV with ``layout="avazu"`` (``.gz``
+    if the name says so), and its truth.json.
 
     Returns the truth dict. ``structure`` overrides keys of ``DEFAULTS``.
     """
@@ -326,23 +388,18 @@ def generate(out_raw: str | Path, out_truth: str | Path, rows: int, seed: int,
         raise ValueError(f"demo.generate: rows must be >= 1, got {rows}")
     s = build_structure(int(seed), **structure)
     s.params = json.loads(json.dumps(s.params))  # as truth.json will hold it (tuples -> lists)
-    opts = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
-    schema = _chunk_table(s, {f: np.zeros(0, int) for f in CAT_FIELDS},
-                          np.zeros((0, N_INT)), np.zeros(0)).schema
+    avazu = not s.ints
+    opts = pacsv.WriteOptions(include_header=False, delimiter="," if avazu else "\t",
+                              quoting_style="none")
+    empty = {f: np.zeros(0, int) for f in [*s.cats, "hour"]}
+    schema = _chunk_table(s, empty, np.zeros((0, len(s.ints))), np.zeros(0)).schema
     logits, labels = [], []
     with atomic_path(out_raw) as tmp:
         opener = gzip.open if str(out_raw).endswith(".gz") else open
-        with opener(tmp, "wb") as fh, pacsv.CSVWriter(fh, schema, write_options=opts) as w:
-            for k, start in enumerate(range(0, int(rows), CHUNK_ROWS)):
-                n = min(CHUNK_ROWS, int(rows) - start)
-                rng = _rng(int(seed), _STREAM_ROWS, k)
-                cat, ints, noise = _draw(s, rng, CHUNK_ROWS)
-                z = _logit(s, cat, ints) + s.intercept
-                label = rng.random(CHUNK_ROWS) < 1.0 / (1.0 + np.exp(-(z + noise)))
-                cat, ints, z, label = {f: c[:n] for f, c in cat.items()}, ints[:n], z[:n], label[:n]
-                w.write_table(_chunk_table(s, cat, ints, label))
-                logits.append(z)
-                labels.append(label)
+        with opener(tmp, "wb") as fh:
+            if avazu:  # the header as Avazu's train.csv has it (pyarrow would quote the names)
+                fh.write((",".join(schema.names) + "\n").encode())
+            _write_chunks(s, fh, schema, opts, int(rows), int(seed), logits, labels)
     z, y = np.concatenate(logits), np.concatenate(labels)
     truth = {
         "pairs": s.truth_pairs(),
@@ -351,8 +408,8 @@ def generate(out_raw: str | Path, out_truth: str | Path, rows: int, seed: int,
         "rows": int(rows),
         "structure": s.params,
         "fields": {f: {"role": s.roles[f], "cardinality": len(s.hexes[f]),
-                       "main_effect": bool(np.any(s.main[f] != 0))} for f in CAT_FIELDS},
-        "int_effects": {f: float(c) for f, c in zip(INT_FIELDS, s.int_coef)},
+                       "main_effect": bool(np.any(s.main[f] != 0))} for f in s.cats},
+        "int_effects": {f: float(c) for f, c in zip(s.ints, s.int_coef)},
         "intercept": float(s.intercept),
         "ctr": float(y.mean()),
         "bayes_auc": auc(y, z),
@@ -381,19 +438,41 @@ def structure_from_truth(truth: dict) -> Structure:
     return s
 
 
-def oracle_logit(raw_rows: Sequence[Sequence[str]] | "np.ndarray", truth: dict) -> np.ndarray:
-    """Bayes logit (structural part plus intercept) of raw Criteo rows given as 40 string columns.
+def _raw_columns(s: Structure) -> tuple[int, int, int]:
+    """(label column, first integer column, first categorical column) of a raw row."""
+    return (1, 3, 3) if not s.ints else (0, 1, 1 + len(s.ints))
 
-    ``raw_rows`` is e.g. ``pandas.read_csv(path, sep='\\t', header=None, dtype=str,
-    keep_default_na=False).to_numpy()``; a value the generator never produces raises KeyError.
+
+def read_raw(path: str | Path, truth: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A generated raw file as (labels, rows of string columns as ``oracle_logit`` takes them)."""
+    import pandas as pd
+
+    avazu = truth["structure"].get("layout", "criteo") == "avazu"
+    raw = pd.read_csv(path, sep="," if avazu else "\t", header=0 if avazu else None, dtype=str,
+                      keep_default_na=False, na_filter=False).to_numpy()
+    label_col = _raw_columns(structure_from_truth(truth))[0]
+    return raw[:, label_col].astype(int), raw
+
+
+def oracle_logit(raw_rows: Sequence[Sequence[str]] | "np.ndarray", truth: dict) -> np.ndarray:
+    """Bayes logit (structural part plus intercept) of raw rows given as string columns: 40
+    for the Criteo layout, 24 for the Avazu layout (id, click, hour, 21 categorical).
+
+    ``raw_rows`` is e.g. the rows of ``read_raw``; a value the generator never produces raises
+    KeyError.
     """
     s = structure_from_truth(truth)
     arr = np.asarray(raw_rows, dtype=object)
-    if arr.ndim != 2 or arr.shape[1] != 1 + N_INT + N_CAT:
-        raise ValueError(f"oracle_logit: expected rows of 40 columns, got shape {arr.shape}")
-    ints = np.array([[float(v) if v != "" else np.nan for v in r] for r in arr[:, 1:1 + N_INT]])
+    _, first_int, first_cat = _raw_columns(s)
+    width = first_cat + len(s.cats)
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise ValueError(f"oracle_logit: expected rows of {width} columns "
+                         f"({s.params['layout']} layout), got shape {arr.shape}")
+    n_int = len(s.ints)
+    ints = np.array([[float(v) if v != "" else np.nan for v in r]
+                     for r in arr[:, first_int:first_int + n_int]]).reshape(len(arr), n_int)
     cat = {}
-    for j, f in enumerate(CAT_FIELDS):
+    for j, f in enumerate(s.cats):
         index = {h: i for i, h in enumerate(s.hexes[f])}
-        cat[f] = np.array([index[v] for v in arr[:, 1 + N_INT + j]], dtype=np.int64)
-    return _logit(s, cat, ints.reshape(len(arr), N_INT)) + s.intercept
+        cat[f] = np.array([index[v] for v in arr[:, first_cat + j]], dtype=np.int64)
+    return _logit(s, cat, ints) + s.intercept

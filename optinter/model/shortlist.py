@@ -48,7 +48,7 @@ METHODS = ("memorize", "factorize", "naive")
 FAMILIES = ("wide", "confirmed")
 DEFAULTS = {"finalists": 2, "screen_rows": 50_000, "screen_z": 5.0, "scan_z": 10.0,
             "scan_z_wide": 3.0, "scan_rank": 4, "scan_lr": 0.02, "scan_memorize_share": 0.2,
-            "importance_rows": 50_000}
+            "importance_rows": 50_000, "scan_monitor": "auc"}
 
 
 def settings(search_cfg: dict) -> dict:
@@ -60,6 +60,9 @@ def settings(search_cfg: dict) -> dict:
     if not 0 <= float(out["scan_memorize_share"]) <= 1:
         raise ValueError(f"search.shortlist.scan_memorize_share: expected a share in [0, 1], "
                          f"got {out['scan_memorize_share']}")
+    if out["scan_monitor"] not in ("auc", "auc-logloss", "logloss"):
+        raise ValueError(f"search.shortlist.scan_monitor: expected auc, auc-logloss or logloss, "
+                         f"got {out['scan_monitor']!r}")
     for key in ("screen_z", "scan_z", "scan_z_wide", "scan_lr"):
         if float(out[key]) <= 0:
             raise ValueError(f"search.shortlist.{key}: expected > 0, got {out[key]}")
