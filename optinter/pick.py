@@ -21,14 +21,7 @@ from typing import Mapping, Sequence
 
 from optinter.analysis import cost
 from optinter.io import atomic_path, write_json
-
-# What picks the best run, higher is better: the same scores as optinter.model.train.MONITORS
-# evaluates per evaluation, read from the recorded validation metrics of each run.
-SCORES = {
-    "auc": lambda r: r["valid_auc"],
-    "auc-logloss": lambda r: r["valid_auc"] - r["valid_logloss"],
-    "logloss": lambda r: -r["valid_logloss"],
-}
+from optinter.model.metrics import MONITORS
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
@@ -52,8 +45,8 @@ def pick(candidates: Sequence[str | os.PathLike], entry: Mapping, monitor: str,
     `bundle_out`. Each candidate's price comes from its results JSON and the architecture.json
     it re-trains (optinter.analysis.cost); an architecture shared by two candidates is paid once.
     """
-    if monitor not in SCORES:
-        raise ValueError(f"pick: monitor {monitor!r} is not one of {sorted(SCORES)}")
+    if monitor not in MONITORS:
+        raise ValueError(f"pick: monitor {monitor!r} is not one of {sorted(MONITORS)}")
     if not candidates:
         raise ValueError(f"pick: run {entry.get('name')!r} has no candidates")
     runs = [json.loads(Path(c).read_text()) for c in candidates]
@@ -71,7 +64,8 @@ def pick(candidates: Sequence[str | os.PathLike], entry: Mapping, monitor: str,
             paid.add(arch)
             arch_cost = cost.architecture_cost(json.loads(arch.read_text()))
         total += own + arch_cost
-        rows.append({"run": run_entry.get("name", str(path)), "score": SCORES[monitor](run),
+        score = MONITORS[monitor]({"auc": run["valid_auc"], "logloss": run["valid_logloss"]})
+        rows.append({"run": run_entry.get("name", str(path)), "score": score,
                      "valid_auc": run["valid_auc"], "valid_logloss": run["valid_logloss"],
                      "test_auc": run["test_auc"], "train_samples": own + arch_cost})
     best = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))

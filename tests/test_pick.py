@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from optinter.analysis import cost
-from optinter.pick import SCORES, pick
+from optinter.model.metrics import MONITORS
+from optinter.pick import pick
 
 ENTRY = {"name": "autofis_tuned", "model": "autofis", "pick": ["autofis", "autofis_c1", "autofis_c2"]}
 
@@ -34,7 +35,7 @@ def _candidate(root: Path, name: str, seed: int, valid_auc: float, valid_logloss
     return path, bundle
 
 
-@pytest.mark.parametrize("monitor", sorted(SCORES))
+@pytest.mark.parametrize("monitor", sorted(MONITORS))
 def test_the_best_validation_score_wins_and_all_candidates_are_paid(tmp_path, monitor):
     metrics = {"autofis": (0.80, 0.45), "autofis_c1": (0.82, 0.48), "autofis_c2": (0.81, 0.40)}
     files = [_candidate(tmp_path, n, 2, a, ll, own=100 * (i + 1), search=1000 * (i + 1),

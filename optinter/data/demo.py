@@ -438,20 +438,20 @@ def structure_from_truth(truth: dict) -> Structure:
     return s
 
 
-def _raw_columns(s: Structure) -> tuple[int, int, int]:
+def _raw_columns(layout: str) -> tuple[int, int, int]:
     """(label column, first integer column, first categorical column) of a raw row."""
-    return (1, 3, 3) if not s.ints else (0, 1, 1 + len(s.ints))
+    return (1, 3, 3) if layout == "avazu" else (0, 1, 1 + len(LAYOUTS[layout][0]))
 
 
 def read_raw(path: str | Path, truth: dict) -> tuple[np.ndarray, np.ndarray]:
     """A generated raw file as (labels, rows of string columns as ``oracle_logit`` takes them)."""
     import pandas as pd
 
-    avazu = truth["structure"].get("layout", "criteo") == "avazu"
+    layout = truth["structure"].get("layout", "criteo")
+    avazu = layout == "avazu"
     raw = pd.read_csv(path, sep="," if avazu else "\t", header=0 if avazu else None, dtype=str,
                       keep_default_na=False, na_filter=False).to_numpy()
-    label_col = _raw_columns(structure_from_truth(truth))[0]
-    return raw[:, label_col].astype(int), raw
+    return raw[:, _raw_columns(layout)[0]].astype(int), raw
 
 
 def oracle_logit(raw_rows: Sequence[Sequence[str]] | "np.ndarray", truth: dict) -> np.ndarray:
@@ -463,7 +463,7 @@ def oracle_logit(raw_rows: Sequence[Sequence[str]] | "np.ndarray", truth: dict) 
     """
     s = structure_from_truth(truth)
     arr = np.asarray(raw_rows, dtype=object)
-    _, first_int, first_cat = _raw_columns(s)
+    _, first_int, first_cat = _raw_columns(s.params["layout"])
     width = first_cat + len(s.cats)
     if arr.ndim != 2 or arr.shape[1] != width:
         raise ValueError(f"oracle_logit: expected rows of {width} columns "

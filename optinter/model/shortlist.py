@@ -43,6 +43,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from optinter.model.metrics import MONITORS
+
 log = logging.getLogger(__name__)
 METHODS = ("memorize", "factorize", "naive")
 FAMILIES = ("wide", "confirmed")
@@ -60,8 +62,8 @@ def settings(search_cfg: dict) -> dict:
     if not 0 <= float(out["scan_memorize_share"]) <= 1:
         raise ValueError(f"search.shortlist.scan_memorize_share: expected a share in [0, 1], "
                          f"got {out['scan_memorize_share']}")
-    if out["scan_monitor"] not in ("auc", "auc-logloss", "logloss"):
-        raise ValueError(f"search.shortlist.scan_monitor: expected auc, auc-logloss or logloss, "
+    if out["scan_monitor"] not in MONITORS:
+        raise ValueError(f"search.shortlist.scan_monitor: expected one of {sorted(MONITORS)}, "
                          f"got {out['scan_monitor']!r}")
     for key in ("screen_z", "scan_z", "scan_z_wide", "scan_lr"):
         if float(out[key]) <= 0:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from optinter.io import atomic_path
 from optinter.model.layers import CTRModel
 from optinter.model.loader import ParquetBatches
-from optinter.model.metrics import auc, log_loss_from_logits
+from optinter.model.metrics import MONITORS, auc, log_loss_from_logits
 from optinter.model import accel, checkpoint, memory
 from optinter.model.sparse_adam import LazyAdam
 
@@ -111,16 +111,6 @@ def predict(model: torch.nn.Module, loader: ParquetBatches) -> tuple[np.ndarray,
 def evaluate(model: torch.nn.Module, loader: ParquetBatches) -> dict:
     z, y = predict(model, loader)
     return {"auc": auc(y, z), "logloss": log_loss_from_logits(y, z)}
-
-
-# What picks the best evaluation (higher is better). "auc" is the paper's; "auc-logloss" is
-# FuxiCTR's default monitor: on small data a memorising model's AUC still creeps up while its
-# log loss has passed a constant predictor's, and AUC alone would keep those weights.
-MONITORS: dict[str, Callable[[dict], float]] = {
-    "auc": lambda m: m["auc"],
-    "auc-logloss": lambda m: m["auc"] - m["logloss"],
-    "logloss": lambda m: -m["logloss"],
-}
 
 
 @dataclasses.dataclass
